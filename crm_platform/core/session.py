@@ -1,0 +1,118 @@
+"""The unit of work: one tenant, one actor, one transaction, events and audit entries flushed with it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy.engine import Connection
+
+from . import tables
+from .events import Event
+
+if TYPE_CHECKING:
+    from .platform import Platform
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who is acting: a user of the tenant, or the system itself (CLI, installer, workflow)."""
+
+    user_id: int | None
+    email: str
+    roles: tuple[str, ...] = ()
+    team: str | None = None
+    read_only: bool = False
+
+    @property
+    def is_admin(self) -> bool:
+        return "admin" in self.roles
+
+    @classmethod
+    def system(cls) -> Actor:
+        return cls(user_id=None, email="system", roles=("admin",))
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@dataclass
+class TenantSession:
+    """A transaction in one tenant's namespace. Collects events and audit entries until commit."""
+
+    platform: Platform
+    tenant: str
+    actor: Actor
+    conn: Connection
+    events: list[Event] = field(default_factory=list)
+    audit_entries: list[dict[str, Any]] = field(default_factory=list)
+    after_commit_callbacks: list[Callable[[], None]] = field(default_factory=list)
+    #: Values cached for the life of this transaction (compiled metadata, lookups).
+    cache: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def schema(self) -> str | None:
+        """The real schema name, for tools (alembic) that ignore ``schema_translate_map``."""
+        return self.platform.db.tenant_schema(self.tenant)
+
+    @property
+    def dialect(self) -> str:
+        return self.conn.dialect.name
+
+    def publish(self, event_type: str, **fields: Any) -> None:
+        self.events.append(Event(type=event_type, tenant=self.tenant, actor_id=self.actor.user_id, **fields))
+
+    def audit(
+        self,
+        action: str,
+        *,
+        object: str | None = None,
+        record_id: int | None = None,
+        before: dict[str, Any] | None = None,
+        after: dict[str, Any] | None = None,
+    ) -> None:
+        self.audit_entries.append(
+            {
+                "at": utcnow(),
+                "user_id": self.actor.user_id,
+                "user_email": self.actor.email,
+                "action": action,
+                "object": object,
+                "record_id": record_id,
+                "before": before,
+                "after": after,
+            }
+        )
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        self.after_commit_callbacks.append(callback)
+
+    def flush_audit(self) -> None:
+        if self.audit_entries:
+            self.conn.execute(tables.audit_log.insert(), self.audit_entries)
+            self.audit_entries = []
+
+
+@contextmanager
+def tenant_session(platform: Platform, tenant: str, actor: Actor, write: bool = True) -> Iterator[TenantSession]:
+    """Open a unit of work; commit (then dispatch events) on success, roll back everything on error."""
+    conn = platform.db.tenant_connection(tenant, write=write)
+    try:
+        transaction = conn.begin()
+        session = TenantSession(platform=platform, tenant=tenant, actor=actor, conn=conn)
+        try:
+            yield session
+            session.flush_audit()
+        except BaseException:
+            transaction.rollback()
+            raise
+        transaction.commit()
+    finally:
+        conn.close()
+    platform.events.dispatch(session.events)
+    for callback in session.after_commit_callbacks:
+        callback()

@@ -1,0 +1,128 @@
+"""Tenants: provisioning a namespace, listing, removing; and resolving API tokens to a tenant."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+
+from .database import validate_slug
+from .errors import AuthenticationError, Conflict, NotFound
+from .security import TOKEN_PREFIX, hash_token, new_token
+from .session import Actor, utcnow
+from .tables import api_tokens, meta_state, tenants, users
+
+if TYPE_CHECKING:
+    from .platform import Platform
+
+
+@dataclass(frozen=True)
+class Tenant:
+    slug: str
+    name: str
+    created_at: datetime
+
+
+def create_tenant(platform: Platform, slug: str, name: str | None = None) -> Tenant:
+    """Create the namespace and its system tables; on any failure nothing is left behind."""
+    validate_slug(slug)
+    with platform.db.control() as conn:
+        if conn.execute(sa.select(tenants.c.id).where(tenants.c.slug == slug)).first():
+            raise Conflict(f"tenant {slug!r} already exists", {"slug": ["already exists"]})
+    created_at = utcnow()
+    platform.db.create_namespace(slug)
+    try:
+        conn = platform.db.tenant_connection(slug, write=True)
+        with conn, conn.begin():
+            for table_set in platform.tenant_table_sets:
+                table_set.create_all(conn)
+            conn.execute(meta_state.insert().values(key="metadata_version", value=1))
+        with platform.db.control(write=True) as conn:
+            conn.execute(tenants.insert().values(slug=slug, name=name or slug, created_at=created_at))
+    except BaseException:
+        platform.db.drop_namespace(slug)
+        raise
+    return Tenant(slug=slug, name=name or slug, created_at=created_at)
+
+
+def get_tenant(platform: Platform, slug: str) -> Tenant:
+    with platform.db.control() as conn:
+        row = conn.execute(sa.select(tenants).where(tenants.c.slug == slug)).first()
+    if row is None:
+        raise NotFound(f"tenant {slug!r} does not exist")
+    return Tenant(slug=row.slug, name=row.name, created_at=row.created_at)
+
+
+def list_tenants(platform: Platform) -> list[Tenant]:
+    with platform.db.control() as conn:
+        rows = conn.execute(sa.select(tenants).order_by(tenants.c.slug)).all()
+    return [Tenant(slug=r.slug, name=r.name, created_at=r.created_at) for r in rows]
+
+
+def delete_tenant(platform: Platform, slug: str) -> None:
+    get_tenant(platform, slug)
+    with platform.db.control(write=True) as conn:
+        conn.execute(api_tokens.delete().where(api_tokens.c.tenant_slug == slug))
+        conn.execute(tenants.delete().where(tenants.c.slug == slug))
+    platform.db.drop_namespace(slug)
+
+
+# -- API tokens ---------------------------------------------------------------------------------
+
+
+def create_token(
+    platform: Platform,
+    slug: str,
+    user_id: int,
+    name: str = "",
+    expires_at: datetime | None = None,
+    read_only: bool = False,
+) -> str:
+    """Store a new token's hash and return the token itself: this is the only time it is visible."""
+    token = new_token()
+    with platform.db.control(write=True) as conn:
+        conn.execute(
+            api_tokens.insert().values(
+                tenant_slug=slug,
+                user_id=user_id,
+                name=name,
+                token_hash=hash_token(token),
+                prefix=token[: len(TOKEN_PREFIX) + 6],
+                read_only=read_only,
+                created_at=utcnow(),
+                expires_at=expires_at,
+            )
+        )
+    return token
+
+
+def authenticate_token(platform: Platform, token: str) -> tuple[str, Actor]:
+    """Resolve a bearer token to its tenant and user, or raise :class:`AuthenticationError`."""
+    if not token or not token.startswith(TOKEN_PREFIX) or len(token) > 200:
+        raise AuthenticationError("malformed API token")
+    with platform.db.control() as conn:
+        row = conn.execute(sa.select(api_tokens).where(api_tokens.c.token_hash == hash_token(token))).first()
+    if row is None:
+        raise AuthenticationError("unknown API token")
+    if row.revoked_at is not None:
+        raise AuthenticationError("this API token was revoked")
+    if row.expires_at is not None and _aware(row.expires_at) <= utcnow():
+        raise AuthenticationError("this API token has expired")
+    with platform.db.tenant_connection(row.tenant_slug) as conn:
+        user = conn.execute(sa.select(users).where(users.c.id == row.user_id)).first()
+    if user is None or not user.active:
+        raise AuthenticationError("the user of this API token is inactive")
+    return row.tenant_slug, actor_from_row(user, read_only=row.read_only)
+
+
+def actor_from_row(row: Any, read_only: bool = False) -> Actor:
+    return Actor(user_id=row.id, email=row.email, roles=tuple(row.roles or ()), team=row.team, read_only=read_only)
+
+
+def _aware(moment: datetime) -> datetime:
+    """SQLite hands back naive datetimes; everything we store is UTC."""
+    from datetime import timezone
+
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)

@@ -1,0 +1,752 @@
+"""The one condition language: QueryBuilder trees, validated, compiled, rendered and parsed back.
+
+A condition is a jQuery QueryBuilder tree::
+
+    {"condition": "AND", "not": False, "rules": [
+        {"field": "amount", "operator": "greater", "value": 10000},
+        {"condition": "OR", "not": False, "rules": [...]}]}
+
+The same tree becomes a Python predicate (closures, no eval) for workflow rules and a SQLAlchemy
+WHERE clause for list filters and reports, and both must select the same records. So the
+predicate follows SQL's three-valued logic: a comparison with a NULL (``None``) value is
+*unknown*, ``not`` of unknown stays unknown, and only a tree that is certainly true matches. In
+particular ``not_equal``, ``not_in``, ``not_contains``, ``not_between`` and ``not (...)`` do *not*
+match records whose value is NULL, exactly as in SQL.
+
+Other shared semantics:
+
+- ``begins_with``/``contains``/``ends_with`` (and negations) are case-insensitive on both sides
+  (Python ``str.lower``, SQL ``lower()``; SQLite's ``lower()`` folds ASCII letters only).
+  ``equal`` and ``in`` are case-sensitive.
+- multi_choice columns hold ``";a;b;"``; an empty string counts as NULL, as does an empty list in
+  Python. ``contains`` means "has this option", ``equal`` "exactly these options"; options match
+  case-insensitively (ASCII) on both sides.
+- ``changed``/``changed_to`` compare with the previous record; with no previous record (a record
+  being created) every field counts as previously NULL. They have no SQL form.
+
+The expression form (``amount > 10000 and region in ("east", "north")``) is rendered from a tree
+and parsed back into one through a strict whitelist of Python syntax.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import keyword
+import math
+import operator
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime, time
+from decimal import Decimal, InvalidOperation
+from types import MappingProxyType
+from typing import Any, Protocol
+
+import sqlalchemy as sa
+from sqlalchemy.sql.elements import ColumnElement
+
+from crm_platform.core.errors import ExpressionError, ValidationError
+
+__all__ = [
+    "FieldRef", "KINDS", "MAX_DEPTH", "MAX_EXPRESSION_LENGTH", "MAX_RULES", "OPERATORS", "Operator",
+    "Predicate", "compile_clause", "compile_predicate", "parse_expression", "render", "validate",
+]
+
+KINDS = frozenset({"text", "number", "boolean", "date", "datetime", "choice", "multi_choice", "reference"})
+MAX_DEPTH = 10
+MAX_RULES = 200
+MAX_EXPRESSION_LENGTH = 4000
+_MAX_AST_DEPTH = 60
+
+
+class Predicate(Protocol):
+    """A compiled condition: true when the record (compared with its previous state) matches."""
+
+    def __call__(self, record: Mapping[str, Any], previous: Mapping[str, Any] | None = None) -> bool: ...
+
+
+_Test = Callable[[Mapping[str, Any], Any], "bool | None"]
+_ValueTest = Callable[[Any], "bool | None"]
+
+
+@dataclass(frozen=True)
+class FieldRef:
+    """What a condition may know about a field: its kind, how to coerce values, its column."""
+
+    name: str
+    kind: str
+    coerce: Callable[[Any], Any]
+    column: Any = None
+    options: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True)
+class Operator:
+    """An operator's value shape (none, one, list or pair) and the field kinds it fits."""
+
+    arity: str
+    kinds: frozenset[str]
+    workflow_only: bool = False
+
+
+def _operators() -> Mapping[str, Operator]:
+    every, ordered = KINDS, frozenset({"number", "date", "datetime"})
+    listable = frozenset({"text", "number", "choice", "reference", "date"})
+    text, texty = frozenset({"text"}), frozenset({"text", "multi_choice"})
+    table = {
+        "equal": Operator("one", every), "not_equal": Operator("one", every),
+        "in": Operator("list", listable), "not_in": Operator("list", listable),
+        "between": Operator("pair", ordered), "not_between": Operator("pair", ordered),
+        "contains": Operator("one", texty), "not_contains": Operator("one", texty),
+        "is_empty": Operator("none", texty), "is_not_empty": Operator("none", texty),
+        "is_null": Operator("none", every), "is_not_null": Operator("none", every),
+        "changed": Operator("none", every, True), "changed_to": Operator("one", every, True),
+    }
+    table.update(dict.fromkeys(("less", "less_or_equal", "greater", "greater_or_equal"), Operator("one", ordered)))
+    table.update(dict.fromkeys(("begins_with", "not_begins_with", "ends_with", "not_ends_with"), Operator("one", text)))
+    return MappingProxyType(table)
+
+
+OPERATORS: Mapping[str, Operator] = _operators()
+_COMPARE = MappingProxyType({
+    "equal": operator.eq, "not_equal": operator.ne, "less": operator.lt,
+    "less_or_equal": operator.le, "greater": operator.gt, "greater_or_equal": operator.ge,
+})
+_TEXT_MATCH = MappingProxyType({"begins_with": str.startswith, "contains": str.__contains__, "ends_with": str.endswith})
+_LIKE = MappingProxyType({"begins_with": "istartswith", "contains": "icontains", "ends_with": "iendswith"})
+
+
+def _split(op_name: str) -> tuple[str, bool]:
+    """``not_in`` -> (``in``, True): negated operators share their positive's logic."""
+    return (op_name[4:], True) if op_name.startswith("not_") else (op_name, False)
+
+
+# --------------------------------------------------------------------------- validation
+
+
+class _Bad(Exception):
+    """A problem with one value; becomes a message naming the rule."""
+
+
+def validate(tree: Any, fields: Mapping[str, FieldRef]) -> dict[str, Any] | None:
+    """Check a tree completely and return it normalized (values coerced, extra keys dropped).
+
+    ``None``, ``{}`` and a top-level group without rules (an empty builder) mean "no condition"
+    and give ``None``. Every problem is reported, each naming the rule's field and operator.
+    """
+    if tree is None or (isinstance(tree, Mapping) and (not tree or tree.get("rules", ...) == [])):
+        return None
+    checker = _Validator(fields)
+    normalized = checker.node(tree, "condition", 1)
+    if not checker.problems and "rules" not in normalized:
+        checker.problems.append("condition: the top level must be a group with 'condition' and 'rules'")
+    if checker.problems:
+        first, more = checker.problems[0], len(checker.problems) - 1
+        raise ValidationError(f"invalid condition: {first}" + (f" (and {more} more)" if more else ""),
+                              {"filter": list(checker.problems)})
+    return normalized
+
+
+class _Validator:
+    def __init__(self, fields: Mapping[str, FieldRef]) -> None:
+        self.fields = fields
+        self.problems: list[str] = []
+        self.rule_count = 0
+
+    def node(self, node: Any, path: str, depth: int) -> Any:
+        if not isinstance(node, Mapping):
+            self.problems.append(f"{path}: expected a rule or a group object, got {_type_name(node)}")
+            return None
+        if "rules" in node or "condition" in node:
+            return self.group(node, path, depth)
+        return self.rule(node, path)
+
+    def group(self, node: Mapping[str, Any], path: str, depth: int) -> Any:
+        if depth > MAX_DEPTH:
+            self.problems.append(f"{path}: groups are nested too deeply (at most {MAX_DEPTH} levels)")
+            return None
+        condition, negate, rules = node.get("condition"), node.get("not") or False, node.get("rules")
+        if not isinstance(condition, str) or condition.upper() not in ("AND", "OR"):
+            self.problems.append(f"{path}: condition must be 'AND' or 'OR', got {condition!r}")
+        if not isinstance(negate, bool):
+            self.problems.append(f"{path}: 'not' must be true or false, got {negate!r}")
+        if not isinstance(rules, list) or not rules:
+            self.problems.append(f"{path}: rules must be a non-empty list, got {_type_name(rules)}")
+            return None
+        children = []
+        for index, child in enumerate(rules):
+            if self.rule_count > MAX_RULES:
+                break
+            children.append(self.node(child, f"{path}.rules[{index}]", depth + 1))
+        return {"condition": str(condition).upper(), "not": negate, "rules": children}
+
+    def rule(self, node: Mapping[str, Any], path: str) -> Any:
+        self.rule_count += 1
+        if self.rule_count > MAX_RULES:
+            self.problems.append(f"{path}: too many rules (at most {MAX_RULES})")
+            return None
+        name, op_name = node.get("field"), node.get("operator")
+        where = f"{path}: field {name!r}, operator {op_name!r}: "
+        op = OPERATORS.get(op_name) if isinstance(op_name, str) else None
+        field = self.fields.get(name) if isinstance(name, str) else None
+        if op is None:
+            self.problems.append(f"{where}unknown operator {op_name!r}")
+        if field is None:
+            self.problems.append(f"{where}unknown field {name!r}")
+        if op is None or field is None:
+            return None
+        if field.kind not in op.kinds:
+            self.problems.append(f"{where}operator {op_name!r} cannot be used on {field.kind} field {name!r}")
+            return None
+        try:
+            value = _check_value(field, op_name, op, node.get("value"))
+        except _Bad as exc:
+            self.problems.append(f"{where}{exc}")
+            return None
+        return {"field": name, "operator": op_name, **({} if op.arity == "none" else {"value": value})}
+
+
+def _type_name(value: Any) -> str:
+    return "nothing" if value is None else type(value).__name__
+
+
+def _check_value(field: FieldRef, op_name: str, op: Operator, raw: Any) -> Any:
+    """Check the value's shape for the operator and coerce it; raise _Bad naming the problem."""
+    if op.arity == "none":
+        if raw is not None:
+            raise _Bad(f"operator {op_name!r} takes no value, got {raw!r}")
+        return None
+    if op.arity == "list":
+        if not isinstance(raw, (list, tuple)) or not raw:
+            raise _Bad(f"value must be a non-empty list, got {_type_name(raw)}")
+        return [_coerce_one(field, item) for item in raw]
+    if op.arity == "pair":
+        if not isinstance(raw, (list, tuple)) or len(raw) != 2:
+            raise _Bad("value must be a list of two values [low, high]")
+        low, high = _coerce_one(field, raw[0]), _coerce_one(field, raw[1])
+        try:
+            if low > high:
+                raise _Bad(f"lower bound {raw[0]!r} is greater than upper bound {raw[1]!r}")
+        except TypeError:
+            raise _Bad(f"bounds {raw[0]!r} and {raw[1]!r} cannot be compared") from None
+        return [low, high]
+    if field.kind == "multi_choice":
+        if op_name not in ("contains", "not_contains"):
+            return _coerce_options(field, raw)
+        if not isinstance(raw, str):
+            raise _Bad(f"value must be one option (a string), got {_type_name(raw)}")
+        return _coerce_options(field, [raw])[0]
+    value = _coerce_one(field, raw)
+    if _split(op_name)[0] in _TEXT_MATCH and (not isinstance(value, str) or not value):
+        raise _Bad(f"value must be a non-empty string, got {raw!r}")
+    return value
+
+
+def _coerce_one(field: FieldRef, raw: Any) -> Any:
+    if raw is None:
+        raise _Bad("value must not be null (use is_null / is_not_null)")
+    if isinstance(raw, (list, tuple, dict, set)):
+        raise _Bad(f"value must be a single {field.kind} value, got {_type_name(raw)}")
+    try:
+        value = field.coerce(raw)
+    except (ValueError, TypeError, ArithmeticError) as exc:
+        raise _Bad(f"value {raw!r} is not a valid {field.kind}" + (f" ({exc})" if str(exc) else "")) from None
+    if value is None:
+        raise _Bad(f"value {raw!r} is not a valid {field.kind}")
+    if isinstance(value, (float, Decimal)) and not math.isfinite(value):
+        raise _Bad(f"value {raw!r} is not a finite number")
+    if field.kind == "choice" and field.options is not None and value not in field.options:
+        raise _Bad(f"value {value!r} is not one of the options {_show(field.options)}")
+    return value
+
+
+def _coerce_options(field: FieldRef, raw: Any) -> list[str]:
+    if not isinstance(raw, (list, tuple)) or not raw:
+        raise _Bad(f"value must be a non-empty list of options, got {_type_name(raw)}")
+    try:
+        values = field.coerce(list(raw))
+    except (ValueError, TypeError) as exc:
+        raise _Bad(f"value {raw!r} is not a valid list of options ({exc})") from None
+    if not isinstance(values, (list, tuple)):
+        raise _Bad(f"value {raw!r} is not a valid list of options")
+    result: list[str] = []
+    for value in values:
+        if not isinstance(value, str) or not value or ";" in value:
+            raise _Bad(f"option {value!r} must be a non-empty string without ';'")
+        if field.options is not None and value not in field.options:
+            raise _Bad(f"value {value!r} is not one of the options {_show(field.options)}")
+        if value not in result:
+            result.append(value)
+    return result
+
+
+def _show(options: tuple[str, ...]) -> str:
+    return "(" + ", ".join(repr(o) for o in options[:10]) + (", ...)" if len(options) > 10 else ")")
+
+
+# --------------------------------------------------------------------------- predicate
+
+
+def compile_predicate(tree: Any, fields: Mapping[str, FieldRef]) -> Predicate:
+    """Validate the tree and build ``predicate(record, previous=None) -> bool`` from closures."""
+    normalized = validate(tree, fields)
+    if normalized is None:
+        return _always_true
+    root = _pred_node(normalized, fields)
+
+    def predicate(record: Mapping[str, Any], previous: Mapping[str, Any] | None = None) -> bool:
+        return root(record, previous) is True
+
+    return predicate
+
+
+def _always_true(record: Mapping[str, Any], previous: Mapping[str, Any] | None = None) -> bool:
+    return True
+
+
+def _pred_node(node: dict[str, Any], fields: Mapping[str, FieldRef]) -> _Test:
+    if "rules" not in node:
+        return _pred_rule(node, fields[node["field"]])
+    children = tuple(_pred_node(child, fields) for child in node["rules"])
+    test = children[0] if len(children) == 1 else _combine(children, node["condition"] == "AND")
+    return _negate(test) if node["not"] else test
+
+
+def _combine(children: tuple[_Test, ...], conjunction: bool) -> _Test:
+    """Kleene AND/OR: a decisive child wins, otherwise any unknown child makes the group unknown."""
+    decisive = not conjunction
+
+    def test(record: Mapping[str, Any], previous: Any) -> bool | None:
+        result: bool | None = conjunction
+        for child in children:
+            outcome = child(record, previous)
+            if outcome is decisive:
+                return decisive
+            if outcome is None:
+                result = None
+        return result
+
+    return test
+
+
+def _negate(inner: _Test) -> _Test:
+    def test(record: Mapping[str, Any], previous: Any) -> bool | None:
+        outcome = inner(record, previous)
+        return None if outcome is None else not outcome
+
+    return test
+
+
+def _pred_rule(rule: dict[str, Any], field: FieldRef) -> _Test:
+    name, op_name, value = field.name, rule["operator"], rule.get("value")
+    multi = field.kind == "multi_choice"
+    read = _options_of if multi else (lambda v: v)
+    value_test = _multi_test if multi else _scalar_test
+    if op_name in ("changed", "changed_to"):
+        target = value_test("equal", value) if op_name == "changed_to" else None
+        return _pred_changed(name, read, target)
+    check = value_test(op_name, value)
+    if multi:
+        return lambda record, previous: check(_options_of(record.get(name)))
+    return lambda record, previous: check(record.get(name))
+
+
+def _pred_changed(name: str, read: Callable[[Any], Any], target: _ValueTest | None) -> _Test:
+    """True when the value differs from the previous record's (and, for changed_to, now is the target)."""
+
+    def test(record: Mapping[str, Any], previous: Any) -> bool:
+        now = read(record.get(name))
+        before = read(previous.get(name)) if previous is not None else None
+        if target is None:
+            return now != before
+        return target(now) is True and target(before) is not True
+
+    return test
+
+
+def _options_of(raw: Any) -> list[str] | None:
+    """A multi_choice value as a sorted, lower-cased list; empty counts as NULL, like in SQL."""
+    if raw is None:
+        return None
+    items = raw.split(";") if isinstance(raw, str) else raw
+    return sorted(str(item).lower() for item in items if item != "") or None
+
+
+def _scalar_test(op_name: str, value: Any) -> _ValueTest:
+    if op_name in ("is_null", "is_not_null"):
+        want = op_name == "is_null"
+        return lambda v: (v is None) == want
+    if op_name in ("is_empty", "is_not_empty"):
+        want = op_name == "is_empty"
+        return lambda v: (v is None or v == "") == want
+    base, negated = _split(op_name)
+    if base in _TEXT_MATCH:
+        match, needle = _TEXT_MATCH[base], value.lower()
+        return _unless_null(lambda v: match(str(v).lower(), needle) != negated)
+    if base == "in":
+        members = frozenset(value)
+        return _unless_null(lambda v: (v in members) != negated)
+    if base == "between":
+        low, high = value
+        return _unless_null(lambda v: (low <= v <= high) != negated)
+    compare = _COMPARE[op_name]
+    return _unless_null(lambda v: bool(compare(v, value)))
+
+
+def _unless_null(test: _ValueTest) -> _ValueTest:
+    """NULL (or a value that cannot be compared) makes a comparison unknown, as in SQL."""
+
+    def guarded(v: Any) -> bool | None:
+        if v is None:
+            return None
+        try:
+            return test(v)
+        except TypeError:
+            return None
+
+    return guarded
+
+
+def _multi_test(op_name: str, value: Any) -> _ValueTest:
+    if op_name in ("is_null", "is_empty"):
+        return lambda options: options is None
+    if op_name in ("is_not_null", "is_not_empty"):
+        return lambda options: options is not None
+    base, negated = _split(op_name)
+    if base == "contains":
+        wanted = value.lower()
+        return lambda options: None if options is None else (wanted in options) != negated
+    exact = sorted(option.lower() for option in value)
+    return lambda options: None if options is None else (options == exact) != negated
+
+
+# --------------------------------------------------------------------------- SQL clause
+
+
+def compile_clause(tree: Any, fields: Mapping[str, FieldRef]) -> ColumnElement[bool]:
+    """Validate the tree and build the equivalent SQLAlchemy WHERE clause (``true()`` for none)."""
+    normalized = validate(tree, fields)
+    if normalized is None:
+        return sa.true()
+    return _clause_node(normalized, fields)
+
+
+def _clause_node(node: dict[str, Any], fields: Mapping[str, FieldRef]) -> ColumnElement[bool]:
+    if "rules" not in node:
+        field, op_name = fields[node["field"]], node["operator"]
+        problem = None
+        if OPERATORS[op_name].workflow_only:
+            problem = (f"field {field.name!r}: operator {op_name!r} can only be used in workflow rules "
+                       "(it needs the previous record), not in a database filter")
+        elif field.column is None:
+            problem = f"field {field.name!r}, operator {op_name!r}: the field has no column to filter on"
+        if problem:
+            raise ValidationError(f"invalid condition: {problem}", {"filter": [problem]})
+        build = _clause_multi if field.kind == "multi_choice" else _clause_scalar
+        return build(field.column, op_name, node.get("value"))
+    parts = [_clause_node(child, fields) for child in node["rules"]]
+    combined = sa.and_(*parts) if node["condition"] == "AND" else sa.or_(*parts)
+    return sa.not_(combined) if node["not"] else combined
+
+
+def _clause_scalar(column: Any, op_name: str, value: Any) -> ColumnElement[bool]:
+    if op_name in _COMPARE:
+        return _COMPARE[op_name](column, value)
+    if op_name in ("is_null", "is_not_null"):
+        return column.is_(None) if op_name == "is_null" else column.is_not(None)
+    if op_name == "is_empty":
+        return sa.or_(column.is_(None), column == "")
+    if op_name == "is_not_empty":
+        return sa.and_(column.is_not(None), column != "")
+    base, negated = _split(op_name)
+    if base == "in":
+        clause = column.in_(value)
+    elif base == "between":
+        clause = column.between(value[0], value[1])
+    else:
+        clause = getattr(column, _LIKE[base])(value, autoescape=True)
+    return sa.not_(clause) if negated else clause
+
+
+def _clause_multi(column: Any, op_name: str, value: Any) -> ColumnElement[bool]:
+    stored = sa.func.nullif(column, "", type_=sa.String())
+    if op_name in ("is_null", "is_empty"):
+        return stored.is_(None)
+    if op_name in ("is_not_null", "is_not_empty"):
+        return stored.is_not(None)
+    lowered = sa.func.lower(stored, type_=sa.String())
+    base, negated = _split(op_name)
+    if base == "contains":
+        clause = lowered.contains(f";{value.lower()};", autoescape=True)
+    else:  # exactly these options: each one present, and nothing else (same total length)
+        length = 1 + sum(len(option) + 1 for option in value)
+        clause = sa.and_(*(lowered.contains(f";{option.lower()};", autoescape=True) for option in value),
+                         sa.func.length(stored, type_=sa.Integer()) == length)
+    return sa.not_(clause) if negated else clause
+
+
+# --------------------------------------------------------------------------- render
+
+
+_SYMBOLS = MappingProxyType({
+    "equal": "==", "not_equal": "!=", "less": "<", "less_or_equal": "<=", "greater": ">", "greater_or_equal": ">=",
+})
+_METHODS = MappingProxyType({"startswith": "begins_with", "endswith": "ends_with"})
+
+
+def render(tree: Mapping[str, Any] | None) -> str:
+    """Render a validated tree as a Python-syntax expression that :func:`parse_expression` reads.
+
+    Groups of one rule need ``all_of(...)``/``any_of(...)`` to survive the round trip; operators
+    without a Python spelling are pseudo-functions named like the operator (``between(x, 1, 5)``).
+    """
+    if not tree:
+        return ""
+    rules = tree["rules"]
+    if len(rules) == 1 and not tree["not"] and tree["condition"] == "AND" and "rules" not in rules[0]:
+        return _render_rule(rules[0])
+    return _render_group(tree)
+
+
+def _render_group(group: Mapping[str, Any]) -> str:
+    rules, negated, condition = group["rules"], group["not"], group["condition"]
+    if len(rules) > 1:
+        body = f" {condition.lower()} ".join(_render_child(child) for child in rules)
+    elif "rules" not in rules[0] and negated and condition == "AND":
+        return f"not ({_render_rule(rules[0])})"
+    else:
+        inner = _render_group(rules[0]) if "rules" in rules[0] else _render_rule(rules[0])
+        body = f"{'all_of' if condition == 'AND' else 'any_of'}({inner})"
+    return f"not ({body})" if negated else body
+
+
+def _render_child(node: Mapping[str, Any]) -> str:
+    if "rules" not in node:
+        return _render_rule(node)
+    text = _render_group(node)
+    return f"({text})" if len(node["rules"]) > 1 and not node["not"] else text
+
+
+def _render_rule(rule: Mapping[str, Any]) -> str:
+    field, op_name, value = _render_field(rule["field"]), rule["operator"], rule.get("value")
+    base, negated = _split(op_name)
+    if op_name in _SYMBOLS:
+        return f"{field} {_SYMBOLS[op_name]} {_literal(value)}"
+    if base == "in":
+        return f"{field} {'not in' if negated else 'in'} {_literal(tuple(value))}"
+    if base == "contains":
+        return f"{_literal(value)} {'not in' if negated else 'in'} {field}"
+    if op_name in ("begins_with", "ends_with"):
+        return f"{field}.{'startswith' if op_name == 'begins_with' else 'endswith'}({_literal(value)})"
+    arity = OPERATORS[op_name].arity
+    args = [] if arity == "none" else value if arity == "pair" else [value]
+    return f"{op_name}({', '.join([field, *(_literal(arg) for arg in args)])})"
+
+
+def _render_field(name: str) -> str:
+    if not name.isidentifier() or keyword.iskeyword(name) or name.startswith("__"):
+        raise ValidationError(f"field {name!r} cannot be written in an expression", {"filter": [
+            f"field {name!r} is not an identifier, so the condition cannot be rendered as an expression"]})
+    return name
+
+
+def _literal(value: Any) -> str:
+    if isinstance(value, (bool, int, float)) or value is None:
+        return repr(value)
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, tuple):
+        items = ", ".join(_literal(item) for item in value)
+        return f"({items},)" if len(value) == 1 else f"({items})"
+    if isinstance(value, list):
+        return "[" + ", ".join(_literal(item) for item in value) + "]"
+    text = value.isoformat() if isinstance(value, (datetime, date, time)) else str(value)
+    readable = json.dumps(text, ensure_ascii=False)
+    try:
+        readable.encode("utf-8")
+        return readable
+    except UnicodeEncodeError:  # lone surrogates: keep them as escapes
+        return json.dumps(text)
+
+
+# --------------------------------------------------------------------------- parse
+
+
+_CONSTRUCTS = MappingProxyType({
+    ast.Lambda: "lambda", ast.ListComp: "list comprehension", ast.SetComp: "set comprehension",
+    ast.DictComp: "dict comprehension", ast.GeneratorExp: "generator expression",
+    ast.Subscript: "subscript ([...])", ast.NamedExpr: "assignment expression (:=)", ast.BinOp: "arithmetic",
+    ast.IfExp: "conditional expression (... if ... else ...)", ast.JoinedStr: "f-string",
+    ast.Dict: "dict literal", ast.Set: "set literal", ast.Starred: "starred expression (*...)",
+    ast.Await: "await", ast.Yield: "yield", ast.YieldFrom: "yield", ast.Slice: "slice",
+})
+_AST_COMPARE = MappingProxyType({
+    ast.Eq: "equal", ast.NotEq: "not_equal", ast.Lt: "less", ast.LtE: "less_or_equal",
+    ast.Gt: "greater", ast.GtE: "greater_or_equal",
+})
+_FLIPPED = MappingProxyType({
+    "equal": "equal", "not_equal": "not_equal", "less": "greater", "greater": "less",
+    "less_or_equal": "greater_or_equal", "greater_or_equal": "less_or_equal",
+})
+
+
+def parse_expression(text: str, fields: Mapping[str, FieldRef]) -> dict[str, Any] | None:
+    """Parse an expression (the syntax :func:`render` writes) into a validated tree.
+
+    Only a whitelist of Python syntax is accepted; anything else raises ExpressionError naming
+    the construct. An empty expression means "no condition" and gives ``None``.
+    """
+    if not isinstance(text, str):
+        raise _expression_error(f"an expression must be text, got {_type_name(text)}")
+    if len(text) > MAX_EXPRESSION_LENGTH:
+        raise _expression_error(f"expression is too long ({len(text)} characters, at most {MAX_EXPRESSION_LENGTH})")
+    source = text.strip()
+    if not source:
+        return None
+    try:
+        body = ast.parse(source, mode="eval").body
+    except SyntaxError as exc:
+        raise _expression_error(f"invalid syntax: {exc.msg} (column {exc.offset})") from None
+    except (ValueError, RecursionError, MemoryError):
+        raise _expression_error("expression is malformed or nested too deeply") from None
+    node = _Parser(source).condition(body, 0)
+    if "rules" not in node:
+        node = {"condition": "AND", "not": False, "rules": [node]}
+    try:
+        return validate(node, fields)
+    except ValidationError as exc:
+        raise ExpressionError(exc.message, {"expression": exc.details.get("filter", [])}) from None
+
+
+def _expression_error(message: str) -> ExpressionError:
+    return ExpressionError(message, {"expression": [message]})
+
+
+class _Parser:
+    """Turns a whitelisted Python AST into an (unvalidated) tree; rejects everything else."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+
+    def condition(self, node: ast.AST, depth: int) -> dict[str, Any]:
+        if depth > _MAX_AST_DEPTH:
+            raise _expression_error("expression is nested too deeply")
+        if isinstance(node, ast.BoolOp):
+            return {"condition": "AND" if isinstance(node.op, ast.And) else "OR", "not": False,
+                    "rules": [self.condition(value, depth + 1) for value in node.values]}
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
+            inner = self.condition(node.operand, depth + 1)
+            if "rules" in inner and not inner["not"]:
+                return {**inner, "not": True}
+            return {"condition": "AND", "not": True, "rules": [inner]}
+        if isinstance(node, ast.Compare):
+            return self.compare(node)
+        if isinstance(node, ast.Call):
+            return self.call(node, depth)
+        if isinstance(node, ast.Name):
+            name = self.field(node)
+            raise _expression_error(f"{name!r} alone is not a condition (compare it, e.g. {name} == True)")
+        if isinstance(node, ast.Constant):
+            raise _expression_error(f"the value {node.value!r} alone is not a condition")
+        raise self.reject(node)
+
+    def reject(self, node: ast.AST) -> ExpressionError:
+        if isinstance(node, ast.Attribute):
+            return _expression_error(f"attribute access '.{node.attr}' is not allowed")
+        if isinstance(node, ast.Name):
+            return _expression_error(f"name {node.id!r} is not allowed")
+        return _expression_error(f"{_CONSTRUCTS.get(type(node), type(node).__name__)} is not allowed in a condition")
+
+    def field(self, node: ast.AST) -> str | None:
+        """The field a node names, or None when it is not a name."""
+        if not isinstance(node, ast.Name):
+            return None
+        if node.id.startswith("__"):
+            raise self.reject(node)
+        return node.id
+
+    def value(self, node: ast.AST, allow_list: bool = True) -> Any:
+        if isinstance(node, (ast.List, ast.Tuple)) and allow_list:
+            return [self.value(item, allow_list=False) for item in node.elts]
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+            number = self.value(node.operand, allow_list=False)
+            if not isinstance(number, (int, Decimal)) or isinstance(number, bool):
+                raise _expression_error(f"a sign only applies to numbers, not {number!r}")
+            return -number if isinstance(node.op, ast.USub) else number
+        if isinstance(node, ast.Constant):
+            if node.value is None:
+                raise _expression_error("None is not a value: use is_null(field) or is_not_null(field)")
+            if isinstance(node.value, float):  # keep the digits as written
+                try:
+                    return Decimal(ast.get_source_segment(self.source, node) or repr(node.value))
+                except InvalidOperation:
+                    return Decimal(repr(node.value))
+            if isinstance(node.value, (bool, int, str)):
+                return node.value
+            raise _expression_error(f"literal {node.value!r} is not allowed")
+        name = self.field(node)
+        if name is not None:
+            raise _expression_error(f"expected a value, got field {name!r} (comparing two fields is not supported)")
+        if isinstance(node, (ast.List, ast.Tuple)):
+            raise _expression_error("nested lists are not allowed")
+        raise self.reject(node)
+
+    def compare(self, node: ast.Compare) -> dict[str, Any]:
+        if len(node.ops) != 1:
+            raise _expression_error("chained comparisons are not supported (use between(field, low, high))")
+        op, left, right = node.ops[0], node.left, node.comparators[0]
+        left_field, right_field = self.field(left), self.field(right)
+        if isinstance(op, (ast.Is, ast.IsNot)):
+            if left_field is None or not (isinstance(right, ast.Constant) and right.value is None):
+                raise _expression_error("'is' is only allowed as 'field is None' or 'field is not None'")
+            return {"field": left_field, "operator": "is_null" if isinstance(op, ast.Is) else "is_not_null"}
+        if left_field is not None and right_field is not None:
+            raise _expression_error(f"comparing two fields ({left_field!r} and {right_field!r}) is not supported")
+        if left_field is None and right_field is None:
+            raise _expression_error("a comparison needs a field on one side")
+        if isinstance(op, (ast.In, ast.NotIn)):
+            prefix = "not_" if isinstance(op, ast.NotIn) else ""
+            if right_field is not None:  # "vip" in tags
+                return {"field": right_field, "operator": f"{prefix}contains",
+                        "value": self.value(left, allow_list=False)}
+            if not isinstance(right, (ast.List, ast.Tuple)):
+                raise _expression_error(f"'{left_field} in ...' needs a list of values, e.g. ({left_field} in (\"a\", \"b\"))")
+            return {"field": left_field, "operator": f"{prefix}in", "value": self.value(right)}
+        op_name = _AST_COMPARE.get(type(op))
+        if op_name is None:
+            raise _expression_error(f"comparison operator {type(op).__name__} is not allowed")
+        if left_field is not None:
+            return {"field": left_field, "operator": op_name, "value": self.value(right)}
+        return {"field": right_field, "operator": _FLIPPED[op_name], "value": self.value(left)}
+
+    def call(self, node: ast.Call, depth: int) -> dict[str, Any]:
+        func = node.func
+        if isinstance(func, ast.Attribute) and func.attr in _METHODS:
+            field = self.field(func.value)
+            if field is None:
+                raise _expression_error(f".{func.attr}() can only be called on a field")
+            if len(node.args) != 1 or node.keywords:
+                raise _expression_error(f".{func.attr}() takes exactly 1 argument")
+            return {"field": field, "operator": _METHODS[func.attr], "value": self.value(node.args[0], False)}
+        if not isinstance(func, ast.Name) or func.id.startswith("__"):
+            raise self.reject(func)
+        if node.keywords or any(isinstance(arg, ast.Starred) for arg in node.args):
+            raise _expression_error(f"{func.id}() takes plain arguments only (no keywords, no *)")
+        if func.id in ("all_of", "any_of"):
+            if not node.args:
+                raise _expression_error(f"{func.id}() needs at least one condition")
+            return {"condition": "AND" if func.id == "all_of" else "OR", "not": False,
+                    "rules": [self.condition(arg, depth + 1) for arg in node.args]}
+        op = OPERATORS.get(func.id)
+        if op is None:
+            raise _expression_error(f"unknown function {func.id!r}")
+        expected = {"none": 1, "one": 2, "list": 2, "pair": 3}[op.arity]
+        field = self.field(node.args[0]) if node.args else None
+        if len(node.args) != expected or field is None:
+            raise _expression_error(f"{func.id}() takes a field and {expected - 1} value(s)")
+        rule: dict[str, Any] = {"field": field, "operator": func.id}
+        if op.arity == "pair":
+            rule["value"] = [self.value(arg, allow_list=False) for arg in node.args[1:]]
+        elif op.arity != "none":
+            rule["value"] = self.value(node.args[1])
+        return rule

@@ -1,0 +1,51 @@
+"""Live DDL on object tables through alembic's operations, inside the caller's transaction.
+
+Alembic's operations ignore ``schema_translate_map``, so every call passes the tenant's real schema.
+On SQLite our engines drive transactions explicitly, so these statements roll back with the rest.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from alembic.operations import Operations
+from alembic.runtime.migration import MigrationContext
+
+from crm_platform.core.session import TenantSession
+
+
+def operations(session: TenantSession) -> Operations:
+    operations_ = session.cache.get("operations")
+    if operations_ is None:
+        operations_ = Operations(MigrationContext.configure(session.conn))
+        session.cache["operations"] = operations_
+    return operations_
+
+
+def create_table(session: TenantSession, table: sa.Table) -> None:
+    table.create(session.conn)
+
+
+def drop_table(session: TenantSession, table_name: str) -> None:
+    operations(session).drop_table(table_name, schema=session.schema)
+
+
+def add_column(session: TenantSession, table_name: str, column: sa.Column[Any]) -> None:
+    operations(session).add_column(table_name, column, schema=session.schema)
+
+
+def rename_column(session: TenantSession, table_name: str, old: str, new: str) -> None:
+    operations(session).alter_column(table_name, old, new_column_name=new, schema=session.schema)
+
+
+def drop_column(session: TenantSession, table_name: str, name: str) -> None:
+    operations(session).drop_column(table_name, name, schema=session.schema)
+
+
+def create_index(session: TenantSession, name: str, table_name: str, column: str, unique: bool = False) -> None:
+    operations(session).create_index(name, table_name, [column], unique=unique, schema=session.schema)
+
+
+def drop_index(session: TenantSession, name: str, table_name: str) -> None:
+    operations(session).drop_index(name, table_name=table_name, schema=session.schema)

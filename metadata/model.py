@@ -1,0 +1,235 @@
+"""The compiled form of a tenant's metadata: tables, record schemas, filter fields, formulas.
+
+Compiling is done once per (tenant, metadata version) and cached on the platform; a version is
+never reused with another meaning, so several worker processes stay coherent by reading the version
+from the database on each unit of work.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+from marshmallow import RAISE, Schema
+from marshmallow import fields as mm
+
+from crm_platform.core.errors import NotFound
+from crm_platform.core.session import TenantSession
+
+from .conditions import FieldRef
+from .definitions import ObjectDef, formula_order, label_text
+from .field_types import FIELD_TYPES, deserialize_loose, kind_of, value_type_of
+from .formulas import Formula
+from .sql_types import UTCDateTime
+from .store import load_definitions, metadata_version
+
+SYSTEM_FIELD_KINDS = {
+    "id": "number",
+    "created_at": "datetime",
+    "updated_at": "datetime",
+    "created_by": "reference",
+    "updated_by": "reference",
+    "owner_id": "reference",
+    "version": "number",
+    "stage": "choice",
+}
+#: System columns a client may write (permissions decide who).
+WRITABLE_SYSTEM_FIELDS = ("owner_id", "stage")
+MAX_IDENTIFIER = 63
+
+
+def index_name(table: str, column: str, unique: bool) -> str:
+    """A deterministic index name that fits PostgreSQL's 63-character limit."""
+    name = f"{'uq' if unique else 'ix'}_{table}_{column}"
+    if len(name) <= MAX_IDENTIFIER:
+        return name
+    digest = hashlib.sha1(name.encode()).hexdigest()[:8]
+    return f"{name[: MAX_IDENTIFIER - 9]}_{digest}"
+
+
+def id_type() -> sa.types.TypeEngine[int]:
+    # SQLite only auto-increments a column declared exactly INTEGER PRIMARY KEY.
+    return sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+
+def system_columns(with_stage: bool) -> list[sa.Column[Any]]:
+    columns: list[sa.Column[Any]] = [
+        sa.Column("id", id_type(), primary_key=True, autoincrement=True),
+        sa.Column("created_at", UTCDateTime(), nullable=False),
+        sa.Column("updated_at", UTCDateTime(), nullable=False),
+        sa.Column("created_by", sa.Integer),
+        sa.Column("updated_by", sa.Integer),
+        sa.Column("owner_id", sa.Integer),
+        sa.Column("version", sa.Integer, nullable=False),
+    ]
+    if with_stage:
+        columns.append(stage_column())
+    return columns
+
+
+def stage_column() -> sa.Column[Any]:
+    return sa.Column("stage", sa.String(63))
+
+
+def field_column(fd: Any) -> sa.Column[Any]:
+    return sa.Column(fd.name, FIELD_TYPES[fd.type].sql_type(fd))
+
+
+def build_table(obj: ObjectDef, metadata: sa.MetaData) -> sa.Table:
+    return sa.Table(
+        obj.table_name,
+        metadata,
+        *system_columns(obj.pipeline is not None),
+        *(field_column(fd) for fd in obj.fields),
+    )
+
+
+def _to_json(value: Any) -> Any:
+    if value is None or isinstance(value, (str, int, bool)):
+        return value
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, datetime):
+        return value.isoformat().replace("+00:00", "Z")
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
+
+
+class ObjectModel:
+    """Everything needed to store, validate, filter and describe one object's records."""
+
+    def __init__(self, obj: ObjectDef, metadata: sa.MetaData) -> None:
+        self.definition = obj
+        self.name = obj.name
+        self.table = build_table(obj, metadata)
+        self.fields = {fd.name: fd for fd in obj.fields}
+        self.has_pipeline = obj.pipeline is not None
+        self.stages = {s["name"]: s for s in (obj.pipeline or {}).get("stages", ())}
+        self.writable = tuple(fd for fd in obj.fields if not fd.computed)
+        self.required = tuple(fd.name for fd in self.writable if fd.required)
+        self.defaults = {fd.name: fd.default for fd in self.writable if fd.default is not None}
+        self.unique = tuple(fd.name for fd in obj.fields if fd.unique)
+        self.lookups = tuple(fd for fd in obj.fields if fd.type in {"lookup", "user"})
+        self.autonumbers = tuple(fd for fd in obj.fields if fd.type == "autonumber")
+        self.dependent_picklists = tuple(fd for fd in obj.fields if fd.depends_on)
+        self.searchable = tuple(self.table.c[fd.name] for fd in obj.fields if FIELD_TYPES[fd.type].searchable)
+        self.record_schema = self._record_schema()
+        self.field_refs = self._field_refs()
+        self.formulas = self._formulas()
+        self.columns = tuple(self.table.c.keys())
+
+    # -- compilation ---------------------------------------------------------------------------
+
+    def _record_schema(self) -> Schema:
+        declared: dict[str, mm.Field] = {
+            fd.name: FIELD_TYPES[fd.type].marshmallow(fd, True) for fd in self.writable
+        }
+        declared["owner_id"] = mm.Integer(allow_none=True, strict=True)
+        if self.has_pipeline:
+            declared["stage"] = mm.String(allow_none=True)
+        schema_class = Schema.from_dict(declared, name=f"{self.name}_record")
+        return schema_class(unknown=RAISE)
+
+    def _field_refs(self) -> dict[str, FieldRef]:
+        refs: dict[str, FieldRef] = {}
+        for name, kind in SYSTEM_FIELD_KINDS.items():
+            if name not in self.table.c:
+                continue
+            if kind == "datetime":
+                loose: mm.Field = mm.AwareDateTime(default_timezone=None)
+            elif kind == "choice":
+                loose = mm.String()
+            else:
+                loose = mm.Integer()
+            options = tuple(self.stages) if name == "stage" else None
+            refs[name] = FieldRef(name, kind, _coercer(loose), self.table.c[name], options)
+        for fd in self.definition.fields:
+            value_ftype = FIELD_TYPES[value_type_of(fd)]
+            loose = value_ftype.marshmallow(fd, False)
+            options = fd.option_values if fd.type in {"picklist", "multi_picklist"} else None
+            refs[fd.name] = FieldRef(fd.name, kind_of(fd), _coercer(loose), self.table.c[fd.name], options or None)
+        return refs
+
+    def _formulas(self) -> tuple[tuple[str, Formula], ...]:
+        names = [*self.fields, "id", "created_at", "updated_at", "owner_id"] + (["stage"] if self.has_pipeline else [])
+        compiled = []
+        for fd in formula_order(self.definition):
+            compiled.append((fd.name, Formula(fd.expression, [n for n in names if n != fd.name], fd.result_type)))
+        return tuple(compiled)
+
+    # -- use -------------------------------------------------------------------------------------
+
+    def label(self, language: str = "en") -> str:
+        return label_text(self.definition.label, language)
+
+    def dump(self, row: Any) -> dict[str, Any]:
+        """A stored row as the API shows it."""
+        mapping = row._mapping if hasattr(row, "_mapping") else row
+        return {key: _to_json(mapping[key]) for key in self.columns if key in mapping}
+
+
+def _coercer(field: mm.Field) -> Callable[[Any], Any]:
+    def coerce(value: Any) -> Any:
+        return deserialize_loose(field, value)
+
+    return coerce
+
+
+class TenantModel:
+    """The compiled metadata of one tenant at one version."""
+
+    def __init__(self, version: int, definitions: dict[str, ObjectDef]) -> None:
+        self.version = version
+        self.definitions = definitions
+        self.metadata = sa.MetaData()
+        self.objects = {name: ObjectModel(obj, self.metadata) for name, obj in definitions.items()}
+
+    def object(self, name: str) -> ObjectModel:
+        model = self.objects.get(name)
+        if model is None:
+            raise NotFound(f"object {name!r} does not exist")
+        return model
+
+    def referencing_lookups(self, target: str) -> list[tuple[str, str]]:
+        """(object, field) pairs of lookups that point at ``target``."""
+        return [
+            (name, fd.name)
+            for name, obj in self.definitions.items()
+            for fd in obj.fields
+            if fd.type == "lookup" and fd.target == target
+        ]
+
+
+MODEL_CACHE_SIZE = 256
+
+
+def load_model(session: TenantSession) -> TenantModel:
+    """The tenant's compiled metadata, shared across requests until the version moves."""
+    model = session.cache.get("model")
+    if model is not None:
+        return model
+    if session.cache.get("metadata_dirty"):
+        return fresh_model(session)
+    version = metadata_version(session)
+    cache = session.platform.cache("models")
+    key = (session.tenant, version)
+    model = cache.get(key)
+    if model is None:
+        model = TenantModel(version, load_definitions(session))
+        if len(cache) >= MODEL_CACHE_SIZE:
+            cache.pop(next(iter(cache)))
+        cache[key] = model
+    session.cache["model"] = model
+    return model
+
+
+def fresh_model(session: TenantSession) -> TenantModel:
+    """Recompile inside a transaction that changed metadata (not cached until it commits)."""
+    model = TenantModel(metadata_version(session), load_definitions(session))
+    session.cache["model"] = model
+    return model

@@ -1,0 +1,369 @@
+"""The record service: create, read, update, delete records of any object, validated by its metadata.
+
+Every write records an audit entry and queues an after-commit event; nothing here knows who listens.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from marshmallow import ValidationError as MarshmallowError
+from sqlalchemy.exc import IntegrityError
+
+from crm_platform.core.errors import Conflict, NotFound, ValidationError
+from crm_platform.core.events import RECORD_CREATED, RECORD_DELETED, RECORD_UPDATED, STAGE_CHANGED
+from crm_platform.core.session import TenantSession, utcnow
+from crm_platform.core.tables import users
+
+from .definitions import label_text
+from .model import WRITABLE_SYSTEM_FIELDS, ObjectModel, TenantModel, load_model
+from .query import ListQuery, list_records
+from .tables import autonumber_counters, stage_history
+
+READ_ONLY_SYSTEM_FIELDS = frozenset({"id", "created_at", "updated_at", "created_by", "updated_by", "version"})
+AUTONUMBER_TOKEN = re.compile(r"\{(0+|YYYY|YY|MM|DD)\}")
+
+
+def format_autonumber(pattern: str, number: int, today: datetime | None = None) -> str:
+    """``LEAD-{0000}`` with 7 gives ``LEAD-0007``; ``{YYYY}``, ``{MM}``, ``{DD}`` give today's date."""
+    today = today or utcnow()
+
+    def replace(match: re.Match[str]) -> str:
+        token = match.group(1)
+        if token.startswith("0"):
+            return str(number).zfill(len(token))
+        return {"YYYY": f"{today:%Y}", "YY": f"{today:%y}", "MM": f"{today:%m}", "DD": f"{today:%d}"}[token]
+
+    return AUTONUMBER_TOKEN.sub(replace, pattern)
+
+
+def _is_empty(value: Any) -> bool:
+    return value is None or value == "" or value == []
+
+
+class RecordService:
+    """Record operations inside one unit of work."""
+
+    def __init__(self, session: TenantSession) -> None:
+        self.session = session
+        self.conn = session.conn
+
+    @property
+    def model(self) -> TenantModel:
+        return load_model(self.session)
+
+    def object(self, name: str) -> ObjectModel:
+        return self.model.object(name)
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def get(self, object_name: str, record_id: Any) -> dict[str, Any]:
+        model = self.object(object_name)
+        return model.dump(self._row(model, record_id))
+
+    def list(self, object_name: str, query: ListQuery) -> tuple[list[dict[str, Any]], int]:
+        model = self.object(object_name)
+        rows, total = list_records(self.conn, model, query)
+        return [model.dump(row) for row in rows], total
+
+    def stage_history(self, object_name: str, record_id: Any) -> list[dict[str, Any]]:
+        model = self.object(object_name)
+        row = self._row(model, record_id)
+        entries = self.conn.execute(
+            sa.select(stage_history)
+            .where(stage_history.c.object == object_name, stage_history.c.record_id == row.id)
+            .order_by(stage_history.c.entered_at, stage_history.c.id)
+        ).mappings().all()
+        now = utcnow()
+        return [
+            {
+                "from_stage": e["from_stage"],
+                "stage": e["to_stage"],
+                "entered_at": model_json(e["entered_at"]),
+                "left_at": model_json(e["left_at"]),
+                "seconds_in_stage": ((e["left_at"] or now) - e["entered_at"]).total_seconds(),
+                "user_id": e["user_id"],
+            }
+            for e in entries
+        ]
+
+    def _row(self, model: ObjectModel, record_id: Any) -> Any:
+        record_id = _record_id(record_id)
+        row = self.conn.execute(sa.select(model.table).where(model.table.c.id == record_id)).first()
+        if row is None:
+            raise NotFound(f"{model.name} {record_id} does not exist")
+        return row
+
+    # -- writing -------------------------------------------------------------------------------
+
+    def create(self, object_name: str, data: Any) -> dict[str, Any]:
+        model = self.object(object_name)
+        values = self._load(model, data, partial=False)
+        for name, default in model.defaults.items():
+            if name not in values:
+                values[name] = model.record_schema.fields[name].deserialize(default)
+        now = utcnow()
+        actor = self.session.actor.user_id
+        values.setdefault("owner_id", actor)
+        if model.has_pipeline and values.get("stage") is None:
+            values["stage"] = next(iter(model.stages), None)
+        self._validate_values(model, values, changed=values.keys(), record_id=None)
+        for fd in model.autonumbers:
+            values[fd.name] = format_autonumber(fd.format, self._next_number(model.name, fd.name), now)
+        values.update(created_at=now, updated_at=now, created_by=actor, updated_by=actor, version=1)
+        self._compute_formulas(model, values)
+        record_id = self._execute_unique(model, model.table.insert().values(values)).inserted_primary_key[0]
+        values["id"] = record_id
+        record = model.dump(values)
+        if model.has_pipeline and values.get("stage"):
+            self._enter_stage(model.name, record_id, None, values["stage"], now)
+        self.session.audit("record.create", object=model.name, record_id=record_id, after=record)
+        self.session.publish(RECORD_CREATED, object=model.name, record_id=record_id, record=record)
+        return record
+
+    def create_many(self, object_name: str, rows: Iterable[Any]) -> list[dict[str, Any]]:
+        return [self.create(object_name, data) for data in rows]
+
+    def update(self, object_name: str, record_id: Any, data: Any) -> dict[str, Any]:
+        model = self.object(object_name)
+        if not isinstance(data, dict):
+            raise ValidationError("a record must be a JSON object", {"record": ["expected a JSON object"]})
+        data = dict(data)
+        expected_version = data.pop("version", None)
+        current_row = self._row(model, record_id)
+        current = dict(current_row._mapping)
+        if expected_version is not None:
+            if not isinstance(expected_version, int) or isinstance(expected_version, bool):
+                raise ValidationError("version must be an integer", {"version": ["must be an integer"]})
+            if expected_version != current["version"]:
+                raise Conflict(
+                    f"{model.name} {current['id']} was changed by someone else (version {current['version']}, "
+                    f"you sent {expected_version}); reload it and try again",
+                    {"version": [f"current version is {current['version']}"]},
+                )
+        changes = self._load(model, data, partial=True)
+        merged = {**current, **changes}
+        self._validate_values(model, merged, changed=changes.keys(), record_id=current["id"])
+        self._compute_formulas(model, merged)
+        changed = {k: v for k, v in merged.items() if k in model.table.c and current.get(k) != v}
+        if not changed:
+            return model.dump(current)
+        now = utcnow()
+        changed.update(updated_at=now, updated_by=self.session.actor.user_id, version=current["version"] + 1)
+        result = self._execute_unique(
+            model,
+            model.table.update()
+            .where(model.table.c.id == current["id"], model.table.c.version == current["version"])
+            .values(changed),
+        )
+        if result.rowcount != 1:
+            raise Conflict(f"{model.name} {current['id']} was changed concurrently; reload it and try again")
+        merged.update(changed)
+        record, previous = model.dump(merged), model.dump(current)
+        diff_keys = [k for k in changed if k not in ("updated_at", "updated_by", "version")]
+        self.session.audit(
+            "record.update", object=model.name, record_id=current["id"],
+            before={k: previous[k] for k in diff_keys}, after={k: record[k] for k in diff_keys},
+        )
+        self.session.publish(RECORD_UPDATED, object=model.name, record_id=current["id"], record=record, previous=previous)
+        if "stage" in changed:
+            self._enter_stage(model.name, current["id"], current.get("stage"), changed["stage"], now)
+            self.session.publish(
+                STAGE_CHANGED, object=model.name, record_id=current["id"], record=record, previous=previous,
+                extra={"from": current.get("stage"), "to": changed["stage"]},
+            )
+        return record
+
+    def delete(self, object_name: str, record_id: Any, _seen: set[tuple[str, int]] | None = None) -> None:
+        model = self.object(object_name)
+        row = self._row(model, record_id)
+        seen = _seen if _seen is not None else set()
+        seen.add((model.name, row.id))
+        self._apply_on_delete(model, row.id, seen)
+        self.conn.execute(model.table.delete().where(model.table.c.id == row.id))
+        self.conn.execute(
+            stage_history.delete().where(stage_history.c.object == model.name, stage_history.c.record_id == row.id)
+        )
+        record = model.dump(row)
+        self.session.audit("record.delete", object=model.name, record_id=row.id, before=record)
+        self.session.publish(RECORD_DELETED, object=model.name, record_id=row.id, previous=record)
+
+    # -- steps ---------------------------------------------------------------------------------
+
+    def _load(self, model: ObjectModel, data: Any, partial: bool) -> dict[str, Any]:
+        if not isinstance(data, dict):
+            raise ValidationError("a record must be a JSON object", {"record": ["expected a JSON object"]})
+        errors: dict[str, list[str]] = {}
+        for key in data:
+            if key in READ_ONLY_SYSTEM_FIELDS:
+                errors[key] = ["system field; it cannot be written"]
+            elif key in model.fields and model.fields[key].computed:
+                errors[key] = [f"{model.fields[key].type} field; it is computed and cannot be written"]
+            elif key == "stage" and not model.has_pipeline:
+                errors[key] = [f"{model.name} has no pipeline"]
+        if errors:
+            raise ValidationError(_summary(model, errors), errors)
+        try:
+            return model.record_schema.load(data, partial=partial)
+        except MarshmallowError as exc:
+            details = {
+                key: [str(m) for m in (messages if isinstance(messages, list) else [messages])]
+                for key, messages in exc.normalized_messages().items()
+            }
+            details = {k: ["unknown field" if m == "Unknown field." else m for m in v] for k, v in details.items()}
+            raise ValidationError(_summary(model, details), details) from None
+
+    def _validate_values(
+        self, model: ObjectModel, values: Mapping[str, Any], changed: Iterable[str], record_id: int | None
+    ) -> None:
+        changed = set(changed)
+        errors: dict[str, list[str]] = {}
+        for name in model.required:
+            if (record_id is None or name in changed) and _is_empty(values.get(name)):
+                errors.setdefault(name, []).append("required")
+        for fd in model.dependent_picklists:
+            controlling = values.get(fd.depends_on["field"])
+            value = values.get(fd.name)
+            allowed = fd.depends_on["values"].get(controlling) if controlling is not None else None
+            if value is not None and allowed is not None and value not in allowed:
+                errors.setdefault(fd.name, []).append(
+                    f"{value!r} is not allowed when {fd.depends_on['field']} is {controlling!r}"
+                )
+        if model.has_pipeline and "stage" in changed:
+            stage = values.get("stage")
+            if stage is not None and stage not in model.stages:
+                errors.setdefault("stage", []).append(f"unknown stage {stage!r}; stages: {', '.join(model.stages)}")
+            elif stage is not None:
+                missing = [f for f in model.stages[stage].get("required_fields", []) if _is_empty(values.get(f))]
+                if missing:
+                    errors.setdefault("stage", []).append(
+                        f"stage {stage!r} requires: {', '.join(missing)}"
+                    )
+                    for name in missing:
+                        errors.setdefault(name, []).append(f"required to enter stage {stage!r}")
+        if errors:
+            raise ValidationError(_summary(model, errors), errors)
+        self._check_references(model, values, changed)
+        self._check_unique(model, values, changed, record_id)
+
+    def _check_references(self, model: ObjectModel, values: Mapping[str, Any], changed: set[str]) -> None:
+        errors: dict[str, list[str]] = {}
+        checks = [(fd.name, fd.type, fd.target) for fd in model.lookups]
+        checks.append(("owner_id", "user", None))
+        for name, ftype, target in checks:
+            value = values.get(name)
+            if name not in changed or value is None:
+                continue
+            if ftype == "user":
+                table = users
+            else:
+                table = self.model.object(target).table
+            if self.conn.execute(sa.select(table.c.id).where(table.c.id == value)).first() is None:
+                what = "user" if ftype == "user" else f"{target} record"
+                errors.setdefault(name, []).append(f"{what} {value} does not exist")
+        if errors:
+            raise ValidationError(_summary(model, errors), errors)
+
+    def _check_unique(self, model: ObjectModel, values: Mapping[str, Any], changed: set[str], record_id: int | None) -> None:
+        for name in model.unique:
+            value = values.get(name)
+            if name not in changed or value is None:
+                continue
+            criteria = [model.table.c[name] == value]
+            if record_id is not None:
+                criteria.append(model.table.c.id != record_id)
+            existing = self.conn.execute(sa.select(model.table.c.id).where(*criteria).limit(1)).scalar()
+            if existing is not None:
+                raise Conflict(
+                    f"{name} must be unique: {model.name} {existing} already has {value!r}",
+                    {name: [f"already used by {model.name} {existing}"]},
+                )
+
+    def _execute_unique(self, model: ObjectModel, statement: Any) -> Any:
+        """Run a write; a unique index that fires (a concurrent duplicate) becomes a clear 409."""
+        if not model.unique and not model.autonumbers:
+            return self.conn.execute(statement)
+        try:
+            with self.conn.begin_nested():
+                return self.conn.execute(statement)
+        except IntegrityError:
+            raise Conflict(
+                f"a {model.name} with the same unique value was saved at the same time; try again",
+                {name: ["must be unique"] for name in model.unique},
+            ) from None
+
+    def _compute_formulas(self, model: ObjectModel, values: dict[str, Any]) -> None:
+        for name, formula in model.formulas:
+            values[name] = formula.evaluate(values)
+
+    def _next_number(self, object_name: str, field_name: str) -> int:
+        return self.conn.execute(
+            autonumber_counters.update()
+            .where(autonumber_counters.c.object == object_name, autonumber_counters.c.field == field_name)
+            .values(value=autonumber_counters.c.value + 1)
+            .returning(autonumber_counters.c.value)
+        ).scalar_one()
+
+    def _enter_stage(self, object_name: str, record_id: int, from_stage: str | None, to_stage: str, now: datetime) -> None:
+        self.conn.execute(
+            stage_history.update()
+            .where(stage_history.c.object == object_name, stage_history.c.record_id == record_id,
+                   stage_history.c.left_at.is_(None))
+            .values(left_at=now)
+        )
+        self.conn.execute(
+            stage_history.insert().values(
+                object=object_name, record_id=record_id, from_stage=from_stage, to_stage=to_stage,
+                entered_at=now, user_id=self.session.actor.user_id,
+            )
+        )
+
+    def _apply_on_delete(self, model: ObjectModel, record_id: int, seen: set[tuple[str, int]]) -> None:
+        for other_name, field_name in self.model.referencing_lookups(model.name):
+            other = self.model.object(other_name)
+            fd = other.fields[field_name]
+            column = other.table.c[field_name]
+            ids = self.conn.execute(sa.select(other.table.c.id).where(column == record_id)).scalars().all()
+            ids = [i for i in ids if (other_name, i) not in seen]
+            if not ids:
+                continue
+            if fd.on_delete == "restrict":
+                raise Conflict(
+                    f"{model.name} {record_id} is referenced by {len(ids)} {other_name} record(s) "
+                    f"through {other_name}.{field_name}; delete or re-point them first",
+                    {"references": [f"{other_name} {i}" for i in ids[:20]]},
+                )
+            for other_id in ids:
+                if fd.on_delete == "cascade":
+                    self.delete(other_name, other_id, seen)
+                else:
+                    self.update(other_name, other_id, {field_name: None})
+
+
+def model_json(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat().replace("+00:00", "Z")
+    return value
+
+
+def _record_id(value: Any) -> int:
+    try:
+        record_id = int(value)
+    except (TypeError, ValueError):
+        raise NotFound(f"record {value!r} does not exist") from None
+    if record_id < 1 or record_id > 2**63 - 1:
+        raise NotFound(f"record {value!r} does not exist")
+    return record_id
+
+
+def _summary(model: ObjectModel, errors: Mapping[str, list[str]]) -> str:
+    parts = [f"{name}: {messages[0]}" for name, messages in errors.items()]
+    more = f" (and {len(parts) - 3} more)" if len(parts) > 3 else ""
+    return f"invalid {label_text(model.definition.label).lower() or model.name}: " + "; ".join(parts[:3]) + more
+
+
+__all__ = ["RecordService", "format_autonumber", "WRITABLE_SYSTEM_FIELDS"]
