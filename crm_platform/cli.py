@@ -239,10 +239,13 @@ def demo(ctx: click.Context, host: str, port: int, workers: int, no_serve: bool)
     platform = _platform(ctx)
     logins = prepare_demo(platform, console)
     url = f"http://{host}:{port}"
-    table = Table("tenant", "login", "password", "API token", title="Demo ready")
+    console.print("[bold]Demo ready[/]")
     for login in logins:
-        table.add_row(login["tenant"], login["email"], login["password"], login["token"])
-    console.print(table)
+        # Plain lines, never wrapped or cut: these get copied into a browser and a terminal.
+        click.echo(f"  tenant:    {login['tenant']}")
+        click.echo(f"  login:     {login['email']}")
+        click.echo(f"  password:  {login['password']}")
+        click.echo(f"  API token: {login['token']}")
     console.print(f"API: {url}/api/v1/objects  (header: Authorization: Bearer <token>)")
     console.print(f"OpenAPI: {url}/api/v1/openapi.json")
     if not no_serve:

@@ -655,6 +655,10 @@ class _Parser:
             return _expression_error(f"attribute access '.{node.attr}' is not allowed")
         if isinstance(node, ast.Name):
             return _expression_error(f"name {node.id!r} is not allowed")
+        if isinstance(node, ast.Call):
+            if isinstance(node.func, ast.Name) and not node.func.id.startswith("__"):
+                return _expression_error(f"calling {node.func.id}() is not allowed here")
+            return self.reject(node.func)
         return _expression_error(f"{_CONSTRUCTS.get(type(node), type(node).__name__)} is not allowed in a condition")
 
     def field(self, node: ast.AST) -> str | None:
@@ -703,12 +707,17 @@ class _Parser:
         if left_field is not None and right_field is not None:
             raise _expression_error(f"comparing two fields ({left_field!r} and {right_field!r}) is not supported")
         if left_field is None and right_field is None:
+            for side in (left, right):
+                if not isinstance(side, (ast.Constant, ast.List, ast.Tuple, ast.UnaryOp)):
+                    raise self.reject(side)
             raise _expression_error("a comparison needs a field on one side")
         if isinstance(op, (ast.In, ast.NotIn)):
             prefix = "not_" if isinstance(op, ast.NotIn) else ""
             if right_field is not None:  # "vip" in tags
                 return {"field": right_field, "operator": f"{prefix}contains",
                         "value": self.value(left, allow_list=False)}
+            if not isinstance(right, (ast.List, ast.Tuple, ast.Constant)):
+                raise self.reject(right)
             if not isinstance(right, (ast.List, ast.Tuple)):
                 raise _expression_error(f"'{left_field} in ...' needs a list of values, e.g. ({left_field} in (\"a\", \"b\"))")
             return {"field": left_field, "operator": f"{prefix}in", "value": self.value(right)}

@@ -176,7 +176,11 @@ def where_clause(model: Any, query: ListQuery) -> Any:
 
 def order_by(model: Any, query: ListQuery) -> list[Any]:
     table = model.table
-    keys = [table.c[name].desc() if descending else table.c[name].asc() for name, descending in query.sort]
+    # Empty values sort as the largest on every database (PostgreSQL's own order, which its indexes serve).
+    keys = [
+        table.c[name].desc().nulls_first() if descending else table.c[name].asc().nulls_last()
+        for name, descending in query.sort
+    ]
     if not any(name == "id" for name, _ in query.sort):
         keys.append(table.c.id.desc() if query.sort and query.sort[0][1] else table.c.id.asc())
     return keys
