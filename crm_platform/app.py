@@ -16,9 +16,11 @@ class JSONProvider(DefaultJSONProvider):
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """Build an app: settings from defaults, the environment and ``test_config``, then the layers."""
+    import admin
     import metadata
     from crm_platform import api
     from crm_platform.core.platform import Platform
+    from crm_platform.core.roles import follow_metadata_change
     from crm_platform.core.settings import load_settings
 
     instance_path = (test_config or {}).get("INSTANCE_PATH") or os.environ.get("CRM_INSTANCE_PATH")
@@ -32,6 +34,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     platform = Platform(settings, app.instance_path)
     platform.init_app(app)
     metadata.init_platform(platform)
+    # Roles name objects and fields: keep them in step with renames and deletions.
+    platform.add_hook(metadata.REFERENCE_HOOK, follow_metadata_change)
     platform.create_control_tables()
     api.init_app(app)
+    admin.init_app(app)
     return app

@@ -156,6 +156,36 @@ def user_create(ctx: click.Context, slug: str, email: str, password: str, roles:
     console.print(f"Created user {created['email']} (id {created['id']}) in {slug}")
 
 
+@user.command("transfer")
+@click.option("--tenant", "slug", required=True, help="Tenant slug.")
+@click.option("--from", "source", required=True, help="E-mail of the user whose records move (e.g. who leaves).")
+@click.option("--to", "target", required=True, help="E-mail of the user who receives them.")
+@click.option("--deactivate", is_flag=True, help="Also deactivate the user the records came from.")
+@click.pass_context
+@clear_errors
+def user_transfer(ctx: click.Context, slug: str, source: str, target: str, deactivate: bool) -> None:
+    """Hand every record of one user to another, in one audited step."""
+    from crm_platform.core.errors import ValidationError
+    from crm_platform.core.session import Actor, tenant_session
+    from crm_platform.core.tenancy import get_tenant
+    from crm_platform.core.users import resolve_user, update_user
+    from metadata.ownership import transfer_records
+
+    platform = _platform(ctx)
+    get_tenant(platform, slug)
+    with tenant_session(platform, slug, Actor.system()) as session:
+        giver, receiver = resolve_user(session, source, "from"), resolve_user(session, target, "to")
+        if giver.id == receiver.id:
+            raise ValidationError("--from and --to are the same user")
+        moved = transfer_records(session, giver.id, receiver.id)
+        if deactivate:
+            update_user(session, giver.id, {"active": False})
+    table = Table("object", "records moved", title=f"{giver.email} -> {receiver.email}")
+    for name, count in sorted(moved.items()):
+        table.add_row(name, str(count))
+    console.print(table if moved else f"{giver.email} owns no records; nothing to move")
+
+
 @main.group()
 def token() -> None:
     """Create API tokens."""

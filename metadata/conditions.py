@@ -503,13 +503,13 @@ def render(tree: Mapping[str, Any] | None) -> str:
     if not tree:
         return ""
     rules = tree["rules"]
-    if len(rules) == 1 and not tree["not"] and tree["condition"] == "AND" and "rules" not in rules[0]:
+    if len(rules) == 1 and not tree.get("not") and tree["condition"] == "AND" and "rules" not in rules[0]:
         return _render_rule(rules[0])
     return _render_group(tree)
 
 
 def _render_group(group: Mapping[str, Any]) -> str:
-    rules, negated, condition = group["rules"], group["not"], group["condition"]
+    rules, negated, condition = group["rules"], group.get("not", False), group["condition"]
     if len(rules) > 1:
         body = f" {condition.lower()} ".join(_render_child(child) for child in rules)
     elif "rules" not in rules[0] and negated and condition == "AND":
@@ -524,7 +524,7 @@ def _render_child(node: Mapping[str, Any]) -> str:
     if "rules" not in node:
         return _render_rule(node)
     text = _render_group(node)
-    return f"({text})" if len(node["rules"]) > 1 and not node["not"] else text
+    return f"({text})" if len(node["rules"]) > 1 and not node.get("not") else text
 
 
 def _render_rule(rule: Mapping[str, Any]) -> str:
@@ -607,7 +607,7 @@ def parse_expression(text: str, fields: Mapping[str, FieldRef]) -> dict[str, Any
         body = ast.parse(source, mode="eval").body
     except SyntaxError as exc:
         raise _expression_error(f"invalid syntax: {exc.msg} (column {exc.offset})") from None
-    except (ValueError, RecursionError, MemoryError):
+    except (ValueError, RecursionError, MemoryError, Warning):  # Warning: when warnings are errors
         raise _expression_error("expression is malformed or nested too deeply") from None
     node = _Parser(source).condition(body, 0)
     if "rules" not in node:
@@ -719,7 +719,8 @@ class _Parser:
             if not isinstance(right, (ast.List, ast.Tuple, ast.Constant)):
                 raise self.reject(right)
             if not isinstance(right, (ast.List, ast.Tuple)):
-                raise _expression_error(f"'{left_field} in ...' needs a list of values, e.g. ({left_field} in (\"a\", \"b\"))")
+                raise _expression_error(
+                    f"'{left_field} in ...' needs a list of values, e.g. {left_field} in (\"a\", \"b\")")
             return {"field": left_field, "operator": f"{prefix}in", "value": self.value(right)}
         op_name = _AST_COMPARE.get(type(op))
         if op_name is None:

@@ -74,10 +74,31 @@ def _length(fd: FieldDef, ceiling: int) -> list[Any]:
     return [validate.Length(max=min(fd.max_length or ceiling, ceiling))]
 
 
+def magnitude_limit(type_name: str, fd: FieldDef) -> int | None:
+    """The exclusive bound on absolute values a numeric column of this type can store."""
+    if type_name == "integer":
+        return 2**63
+    if type_name == "decimal":
+        return 10 ** (28 - (fd.scale if fd.scale is not None else 4))
+    if type_name == "currency":
+        return 10**16
+    if type_name == "percent":
+        return 10**8
+    return None
+
+
+def fits_column(type_name: str, fd: FieldDef, value: Any) -> bool:
+    limit = magnitude_limit(type_name, fd)
+    return limit is None or value is None or isinstance(value, bool) or abs(value) < limit
+
+
 def _range(fd: FieldDef) -> list[Any]:
+    limit = magnitude_limit(fd.type, fd)
+    bounds = [validate.Range(min=-limit, max=limit, min_inclusive=False, max_inclusive=False,
+                             error="Out of the range this field can store.")] if limit else []
     if fd.min is None and fd.max is None:
-        return []
-    return [validate.Range(min=fd.min, max=fd.max)]
+        return bounds
+    return [*bounds, validate.Range(min=fd.min, max=fd.max)]
 
 
 def _pattern(fd: FieldDef) -> list[Any]:

@@ -38,7 +38,7 @@ MAX_FORMULA_LENGTH = 2000
 RESULT_TYPES = frozenset(
     {"text", "integer", "decimal", "currency", "percent", "boolean", "date", "datetime"}
 )
-_MAX_DEPTH = 50
+_MAX_DEPTH = 100  # a chain a + b + c ... nests one level per term; evaluation recurses ~3 frames a level
 _MAX_TEXT = simpleeval.MAX_STRING_LENGTH
 _MAX_POWER_DIGITS = 1000
 
@@ -92,8 +92,8 @@ def _modulo(a: Any, b: Any) -> Any:
 def _power(a: Any, b: Any) -> Any:
     """Powers whose result would have more than a thousand digits are refused, not computed."""
     try:
-        magnitude = abs(float(b)) * math.log10(abs(float(a))) if abs(a) > 1 else 0.0
-    except (OverflowError, ValueError, TypeError):
+        magnitude = float(b) * math.log10(abs(float(a))) if a else 0.0
+    except OverflowError:
         magnitude = math.inf
     if magnitude > _MAX_POWER_DIGITS or abs(b) > simpleeval.MAX_POWER:
         raise simpleeval.NumberTooHigh(f"{a} ** {b} is too large")
@@ -108,9 +108,13 @@ def _contains(item: Any, container: Any) -> Any:
     return None if container is None else item in container
 
 
+def _equal(a: Any, b: Any) -> bool:
+    a, b = _numbers(a, b)
+    return bool(a == b)
+
+
 def _operators() -> dict[type, Callable[..., Any]]:
     """A fresh operator table (simpleeval keeps it on the evaluator)."""
-    equal = lambda a, b: operator.eq(*_numbers(a, b))  # noqa: E731
     return {
         ast.Add: _null_propagating(simpleeval.safe_add),
         ast.Sub: _null_propagating(operator.sub),
@@ -119,8 +123,8 @@ def _operators() -> dict[type, Callable[..., Any]]:
         ast.FloorDiv: _null_propagating(_floor_divide),
         ast.Mod: _null_propagating(_modulo),
         ast.Pow: _null_propagating(_power),
-        ast.Eq: equal,
-        ast.NotEq: lambda a, b: not equal(a, b),
+        ast.Eq: _equal,
+        ast.NotEq: lambda a, b: not _equal(a, b),
         ast.Lt: _null_propagating(operator.lt),
         ast.LtE: _null_propagating(operator.le),
         ast.Gt: _null_propagating(operator.gt),
@@ -256,8 +260,8 @@ def _library() -> Mapping[str, tuple[Callable[..., Any] | None, int, int | None]
         "NOT": (_not, 1, 1),
         "ROUND": (_if_none_none(_round), 1, 2),
         "ABS": (_if_none_none(abs), 1, 1),
-        "MIN": (_if_none_none(min), 1, None),
-        "MAX": (_if_none_none(max), 1, None),
+        "MIN": (_if_none_none(lambda *xs: min(xs)), 1, None),
+        "MAX": (_if_none_none(lambda *xs: max(xs)), 1, None),
         "LEN": (_if_none_none(lambda x: len(x) if isinstance(x, (list, tuple)) else len(_text(x))), 1, 1),
         "UPPER": (_if_none_none(lambda x: _text(x).upper()), 1, 1),
         "LOWER": (_if_none_none(lambda x: _text(x).lower()), 1, 1),
@@ -447,7 +451,7 @@ class _Compiled:
         except SyntaxError as exc:
             raise self._error(f"invalid syntax in {self.what} {expression!r}: {exc.msg} "
                               f"(column {exc.offset})") from None
-        except (ValueError, RecursionError, MemoryError):
+        except (ValueError, RecursionError, MemoryError, Warning):  # Warning: when warnings are errors
             raise self._error(f"{self.what} {expression!r} is malformed or nested too deeply") from None
         checker = _Checker(frozenset(field_names), self.what)
         checker.run(body)

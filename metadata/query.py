@@ -49,6 +49,8 @@ class ListQuery:
     per_page: int = 50
     #: Extra WHERE criteria added by callers (permissions, tags) rather than by the user.
     criteria: list[Any] = field(default_factory=list)
+    #: Fields the reader may not filter, sort or search on (hidden or masked for them).
+    unreadable: frozenset[str] = frozenset()
 
 
 def parse_list_arguments(
@@ -56,11 +58,16 @@ def parse_list_arguments(
     arguments: Mapping[str, Sequence[str]],
     max_per_page: int = 500,
     extra_parameters: frozenset[str] = frozenset(),
+    unreadable: frozenset[str] = frozenset(),
 ) -> ListQuery:
-    """Read query-string arguments (each name to its list of values) into a :class:`ListQuery`."""
+    """Read query-string arguments (each name to its list of values) into a :class:`ListQuery`.
+
+    Fields in ``unreadable`` are treated as unknown, so filtering cannot reveal their values.
+    """
     errors: dict[str, list[str]] = {}
     rules: list[dict[str, Any]] = []
-    query = ListQuery()
+    query = ListQuery(unreadable=unreadable)
+    refs = {name: ref for name, ref in model.field_refs.items() if name not in unreadable}
     for name, values in arguments.items():
         if any(len(v) > MAX_PARAMETER_LENGTH for v in values):
             errors.setdefault(name, []).append(f"longer than {MAX_PARAMETER_LENGTH} characters")
@@ -68,7 +75,7 @@ def parse_list_arguments(
         if name in RESERVED_PARAMETERS or name in extra_parameters:
             continue
         field_name, _, suffix = name.partition("__")
-        if field_name not in model.field_refs:
+        if field_name not in refs:
             errors.setdefault(name, []).append(f"unknown filter field {field_name!r}")
             continue
         operator = SUFFIX_OPERATORS.get(suffix or "eq")
@@ -92,13 +99,13 @@ def parse_list_arguments(
         raise ValidationError(_summary(errors), errors)
     if rules:
         tree = rules[0] if len(rules) == 1 and "rules" in rules[0] else {"condition": "AND", "rules": rules}
-        query.condition = conditions.validate(tree, model.field_refs)
+        query.condition = conditions.validate(tree, refs)
     search = _single(arguments, "q", errors)
     if search:
         if len(search) > MAX_SEARCH_LENGTH:
             errors.setdefault("q", []).append(f"longer than {MAX_SEARCH_LENGTH} characters")
         query.search = search.strip() or None
-    query.sort = _sort(model, _single(arguments, "sort", errors), errors)
+    query.sort = _sort(model, refs, _single(arguments, "sort", errors), errors)
     query.page = _integer(_single(arguments, "page", errors), "page", 1, 1, 10**7, errors)
     query.per_page = _integer(_single(arguments, "per_page", errors), "per_page", 50, 1, max_per_page, errors)
     if errors:
@@ -140,7 +147,8 @@ def _integer(raw: str | None, name: str, default: int, low: int, high: int, erro
     return value
 
 
-def _sort(model: Any, raw: str | None, errors: dict[str, list[str]]) -> list[tuple[str, bool]]:
+def _sort(model: Any, refs: Mapping[str, Any], raw: str | None, errors: dict[str, list[str]]) -> list[tuple[str, bool]]:
+    explicit = raw is not None
     if raw is None:
         raw = (layout_of(model.definition, "list") or {}).get("sort") or "-id"
     keys: list[tuple[str, bool]] = []
@@ -149,8 +157,9 @@ def _sort(model: Any, raw: str | None, errors: dict[str, list[str]]) -> list[tup
         if not part:
             continue
         name = part.lstrip("-")
-        if name not in model.field_refs:
-            errors.setdefault("sort", []).append(f"unknown sort field {name!r}")
+        if name not in refs:
+            if explicit:
+                errors.setdefault("sort", []).append(f"unknown sort field {name!r}")
             continue
         if model.fields.get(name) is not None and model.fields[name].type == "multi_picklist":
             errors.setdefault("sort", []).append(f"cannot sort by multi-picklist {name!r}")
@@ -167,10 +176,10 @@ def where_clause(model: Any, query: ListQuery) -> Any:
     criteria = list(query.criteria)
     if query.condition:
         criteria.append(conditions.compile_clause(query.condition, model.field_refs))
-    if query.search and model.searchable:
-        criteria.append(sa.or_(*(column.icontains(query.search, autoescape=True) for column in model.searchable)))
-    elif query.search:
-        criteria.append(sa.false())
+    if query.search:
+        columns = [c for c in model.searchable if c.key not in query.unreadable]
+        matches = [column.icontains(query.search, autoescape=True) for column in columns]
+        criteria.append(sa.or_(*matches) if matches else sa.false())
     return sa.and_(sa.true(), *criteria)
 
 

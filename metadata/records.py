@@ -14,14 +14,16 @@ import sqlalchemy as sa
 from marshmallow import ValidationError as MarshmallowError
 from sqlalchemy.exc import IntegrityError
 
-from crm_platform.core.errors import Conflict, NotFound, ValidationError
+from crm_platform.core.errors import Conflict, ExpressionError, NotFound, PermissionDenied, ValidationError
 from crm_platform.core.events import RECORD_CREATED, RECORD_DELETED, RECORD_UPDATED, STAGE_CHANGED
+from crm_platform.core.permissions import AccessPolicy, access_policy
 from crm_platform.core.session import TenantSession, utcnow
 from crm_platform.core.tables import users
 
 from .definitions import label_text
+from .field_types import fits_column
 from .model import WRITABLE_SYSTEM_FIELDS, ObjectModel, TenantModel, load_model
-from .query import ListQuery, list_records
+from .query import ListQuery, list_records, parse_list_arguments
 from .tables import autonumber_counters, stage_history
 
 READ_ONLY_SYSTEM_FIELDS = frozenset({"id", "created_at", "updated_at", "created_by", "updated_by", "version"})
@@ -59,20 +61,39 @@ class RecordService:
     def object(self, name: str) -> ObjectModel:
         return self.model.object(name)
 
+    @property
+    def policy(self) -> AccessPolicy:
+        return access_policy(self.session)
+
     # -- reading -------------------------------------------------------------------------------
 
     def get(self, object_name: str, record_id: Any) -> dict[str, Any]:
         model = self.object(object_name)
-        return model.dump(self._row(model, record_id))
+        scope = self.policy.require(model.name, "read")
+        return self.policy.present(model.name, model.dump(self._row(model, record_id, scope)))
+
+    def parse_list(self, object_name: str, arguments: Mapping[str, Any], max_per_page: int = 500,
+                   extra_parameters: frozenset[str] = frozenset()) -> ListQuery:
+        """Read list parameters as this reader may use them: hidden and masked fields are unknown."""
+        model = self.object(object_name)
+        self.policy.require(model.name, "read")
+        return parse_list_arguments(model, arguments, max_per_page, extra_parameters,
+                                    unreadable=self.policy.unreadable(model.name))
 
     def list(self, object_name: str, query: ListQuery) -> tuple[list[dict[str, Any]], int]:
         model = self.object(object_name)
+        scope = self.policy.require(model.name, "read")
+        criterion = self.policy.criterion(self.session, model.table, scope)
+        if criterion is not None:
+            query.criteria.append(criterion)
+        query.unreadable = self.policy.unreadable(model.name)
         rows, total = list_records(self.conn, model, query)
-        return [model.dump(row) for row in rows], total
+        present = self.policy.present
+        return [present(model.name, model.dump(row)) for row in rows], total
 
     def stage_history(self, object_name: str, record_id: Any) -> list[dict[str, Any]]:
         model = self.object(object_name)
-        row = self._row(model, record_id)
+        row = self._row(model, record_id, self.policy.require(model.name, "read"))
         entries = self.conn.execute(
             sa.select(stage_history)
             .where(stage_history.c.object == object_name, stage_history.c.record_id == row.id)
@@ -91,9 +112,14 @@ class RecordService:
             for e in entries
         ]
 
-    def _row(self, model: ObjectModel, record_id: Any) -> Any:
+    def _row(self, model: ObjectModel, record_id: Any, scope: str = "all") -> Any:
+        """The row, if the scope covers it; a record outside the scope does not exist for the reader."""
         record_id = _record_id(record_id)
-        row = self.conn.execute(sa.select(model.table).where(model.table.c.id == record_id)).first()
+        criteria = [model.table.c.id == record_id]
+        limit = self.policy.criterion(self.session, model.table, scope) if scope != "all" else None
+        if limit is not None:
+            criteria.append(limit)
+        row = self.conn.execute(sa.select(model.table).where(*criteria)).first()
         if row is None:
             raise NotFound(f"{model.name} {record_id} does not exist")
         return row
@@ -102,7 +128,10 @@ class RecordService:
 
     def create(self, object_name: str, data: Any) -> dict[str, Any]:
         model = self.object(object_name)
+        scope = self.policy.require(model.name, "create")
         values = self._load(model, data, partial=False)
+        if values.get("owner_id") is not None:
+            self._check_owner(model, scope, values["owner_id"], "create")
         for name, default in model.defaults.items():
             if name not in values:
                 values[name] = model.record_schema.fields[name].deserialize(default)
@@ -123,18 +152,26 @@ class RecordService:
             self._enter_stage(model.name, record_id, None, values["stage"], now)
         self.session.audit("record.create", object=model.name, record_id=record_id, after=record)
         self.session.publish(RECORD_CREATED, object=model.name, record_id=record_id, record=record)
-        return record
+        return self.policy.present(model.name, record)
 
     def create_many(self, object_name: str, rows: Iterable[Any]) -> list[dict[str, Any]]:
         return [self.create(object_name, data) for data in rows]
 
     def update(self, object_name: str, record_id: Any, data: Any) -> dict[str, Any]:
         model = self.object(object_name)
+        row = self._row(model, record_id, self.policy.require(model.name, "read"))
+        scope = self.policy.require(model.name, "update")
+        if not self.policy.covers(self.session, scope, row.owner_id):
+            raise PermissionDenied(f"you may not update {model.name} {row.id}")
+        if isinstance(data, dict) and data.get("owner_id") is not None and data["owner_id"] != row.owner_id:
+            self._check_owner(model, scope, data["owner_id"], "update")
+        return self.policy.present(model.name, self._update_row(model, row, data))
+
+    def _update_row(self, model: ObjectModel, current_row: Any, data: Any) -> dict[str, Any]:
         if not isinstance(data, dict):
             raise ValidationError("a record must be a JSON object", {"record": ["expected a JSON object"]})
         data = dict(data)
         expected_version = data.pop("version", None)
-        current_row = self._row(model, record_id)
         current = dict(current_row._mapping)
         if expected_version is not None:
             if not isinstance(expected_version, int) or isinstance(expected_version, bool):
@@ -178,10 +215,15 @@ class RecordService:
             )
         return record
 
-    def delete(self, object_name: str, record_id: Any, _seen: set[tuple[str, int]] | None = None) -> None:
+    def delete(self, object_name: str, record_id: Any) -> None:
         model = self.object(object_name)
-        row = self._row(model, record_id)
-        seen = _seen if _seen is not None else set()
+        row = self._row(model, record_id, self.policy.require(model.name, "read"))
+        scope = self.policy.require(model.name, "delete")
+        if not self.policy.covers(self.session, scope, row.owner_id):
+            raise PermissionDenied(f"you may not delete {model.name} {row.id}")
+        self._delete_row(model, row, set())
+
+    def _delete_row(self, model: ObjectModel, row: Any, seen: set[tuple[str, int]]) -> None:
         seen.add((model.name, row.id))
         self._apply_on_delete(model, row.id, seen)
         self.conn.execute(model.table.delete().where(model.table.c.id == row.id))
@@ -197,16 +239,21 @@ class RecordService:
     def _load(self, model: ObjectModel, data: Any, partial: bool) -> dict[str, Any]:
         if not isinstance(data, dict):
             raise ValidationError("a record must be a JSON object", {"record": ["expected a JSON object"]})
-        errors: dict[str, list[str]] = {}
+        denied: dict[str, list[str]] = {}
+        unwritable = self.policy.unwritable(model.name)
         for key in data:
             if key in READ_ONLY_SYSTEM_FIELDS:
-                errors[key] = ["system field; it cannot be written"]
+                denied[key] = ["system field; it cannot be written"]
             elif key in model.fields and model.fields[key].computed:
-                errors[key] = [f"{model.fields[key].type} field; it is computed and cannot be written"]
-            elif key == "stage" and not model.has_pipeline:
-                errors[key] = [f"{model.name} has no pipeline"]
-        if errors:
-            raise ValidationError(_summary(model, errors), errors)
+                denied[key] = [f"{model.fields[key].type} field; it is computed and cannot be written"]
+            elif key in unwritable:
+                denied[key] = ["you may not write this field"]
+        if denied:
+            raise PermissionDenied(
+                "read-only fields: " + ", ".join(f"{k} ({v[0]})" for k, v in denied.items()), denied
+            )
+        if "stage" in data and not model.has_pipeline:
+            raise ValidationError(f"{model.name} has no pipeline", {"stage": [f"{model.name} has no pipeline"]})
         try:
             return model.record_schema.load(data, partial=partial)
         except MarshmallowError as exc:
@@ -216,6 +263,13 @@ class RecordService:
             }
             details = {k: ["unknown field" if m == "Unknown field." else m for m in v] for k, v in details.items()}
             raise ValidationError(_summary(model, details), details) from None
+
+    def _check_owner(self, model: ObjectModel, scope: str, owner_id: Any, action: str) -> None:
+        if isinstance(owner_id, int) and not isinstance(owner_id, bool) and not self.policy.covers(self.session, scope, owner_id):
+            raise PermissionDenied(
+                f"you may not {action} {model.name} records owned by user {owner_id}",
+                {"owner_id": [f"outside your {scope} scope"]},
+            )
 
     def _validate_values(
         self, model: ObjectModel, values: Mapping[str, Any], changed: Iterable[str], record_id: int | None
@@ -298,7 +352,13 @@ class RecordService:
 
     def _compute_formulas(self, model: ObjectModel, values: dict[str, Any]) -> None:
         for name, formula in model.formulas:
-            values[name] = formula.evaluate(values)
+            try:
+                values[name] = formula.evaluate(values)
+            except ExpressionError as exc:
+                raise ValidationError(f"formula {name!r}: {exc.message}", {name: [exc.message]}) from None
+            if not fits_column(formula.result_type, model.fields[name], values[name]):
+                message = f"the formula's result {values[name]} is out of the range a {formula.result_type} can store"
+                raise ValidationError(f"formula {name!r}: {message}", {name: [message]})
 
     def _next_number(self, object_name: str, field_name: str) -> int:
         return self.conn.execute(
@@ -337,11 +397,12 @@ class RecordService:
                     f"through {other_name}.{field_name}; delete or re-point them first",
                     {"references": [f"{other_name} {i}" for i in ids[:20]]},
                 )
-            for other_id in ids:
+            # Cascades follow the data model, not the reader's sharing, as in every CRM.
+            for other_row in self.conn.execute(sa.select(other.table).where(other.table.c.id.in_(ids))).all():
                 if fd.on_delete == "cascade":
-                    self.delete(other_name, other_id, seen)
+                    self._delete_row(other, other_row, seen)
                 else:
-                    self.update(other_name, other_id, {field_name: None})
+                    self._update_row(other, other_row, {field_name: None})
 
 
 def model_json(value: Any) -> Any:

@@ -63,7 +63,10 @@ def test_tenant_user_and_token_through_the_cli(run, client):
     assert result.exit_code == 0, result.output
     assert slug in run("tenant", "list").output
     assert run("user", "create", "--tenant", slug, "--email", "rep@example.com", "--password", "another-pass",
-               "--role", "sales_rep").exit_code == 0
+               "--role", "admin").exit_code == 0
+    unknown = run("user", "create", "--tenant", slug, "--email", "x@example.com", "--password", "another-pass",
+                  "--role", "no_such_role")
+    assert unknown.exit_code != 0 and "unknown roles: no_such_role" in unknown.output
     result = run("token", "create", "--tenant", slug, "--email", "boss@example.com")
     assert result.exit_code == 0
     token = result.output.strip()

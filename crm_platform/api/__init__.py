@@ -11,7 +11,7 @@ if TYPE_CHECKING:
 
 
 def init_app(app: Flask) -> None:
-    from . import objects, openapi, records
+    from . import objects, openapi, records, security
     from .context import authenticate
     from .errors import register_error_handlers
 
@@ -19,6 +19,7 @@ def init_app(app: Flask) -> None:
     api.before_request(authenticate)
     objects.register(api)
     records.register(api)
+    security.register(api)
     openapi.register(api)
     register_error_handlers(app, api)
     app.register_blueprint(api)

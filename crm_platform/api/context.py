@@ -37,9 +37,12 @@ def unit_of_work() -> Iterator[TenantSession]:
         yield session
 
 
-def require_admin() -> None:
-    if not g.actor.is_admin:
-        raise PermissionDenied("changing object definitions needs the admin role")
+def require(session: TenantSession, permission: str) -> None:
+    """Refuse unless one of the caller's roles grants ``customize``, ``manage_users`` or ``audit``."""
+    from crm_platform.core.permissions import access_policy
+
+    if not getattr(access_policy(session), permission):
+        raise PermissionDenied(f"this needs a role with the {permission!r} permission")
 
 
 def json_body(expected: type = dict) -> Any:
@@ -58,6 +61,8 @@ def json_body(expected: type = dict) -> Any:
         raise BadRequest("request body is not UTF-8") from None
     except ValueError as exc:
         raise BadRequest(f"malformed JSON: {exc}") from None
+    except RecursionError:
+        raise BadRequest("malformed JSON: nested too deeply") from None
     if expected is dict and not isinstance(document, dict):
         raise BadRequest(f"expected a JSON object, got {type(document).__name__}")
     return document

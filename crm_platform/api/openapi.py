@@ -54,7 +54,8 @@ def _component_name(name: str) -> str:
     return "".join(part.capitalize() for part in name.split("_"))
 
 
-def build_document(model: Any, tenant: str) -> dict[str, Any]:
+def build_document(model: Any, tenant: str, policy: Any) -> dict[str, Any]:
+    """The tenant's API as this caller may use it: readable objects, visible and writable fields."""
     components: dict[str, Any] = {"Error": ERROR_SCHEMA}
     paths: dict[str, Any] = {}
     errors = {
@@ -63,6 +64,9 @@ def build_document(model: Any, tenant: str) -> dict[str, Any]:
         "422": {"description": "invalid input", "content": _json("Error")},
     }
     for name, obj in sorted(model.objects.items()):
+        if policy.scope(name, "read") == "none":
+            continue
+        restricted = policy.restricted(name)
         component = _component_name(name)
         properties = {**SYSTEM_PROPERTIES}
         if obj.has_pipeline:
@@ -71,14 +75,21 @@ def build_document(model: Any, tenant: str) -> dict[str, Any]:
         if obj.has_pipeline:
             writable["stage"] = properties["stage"]
         for fd in obj.definition.fields:
+            access = restricted.get(fd.name)
+            if access == "hidden":
+                continue
             properties[fd.name] = _field_schema(fd)
-            if not fd.computed:
+            if access == "masked":
+                properties[fd.name] = {"type": ["string", "null"], "readOnly": True, "description": "masked"}
+            elif access == "read_only":
+                properties[fd.name] = {**properties[fd.name], "readOnly": True}
+            elif not fd.computed:
                 writable[fd.name] = properties[fd.name]
         components[component] = {"type": "object", "title": obj.label(), "properties": properties}
         components[f"{component}Input"] = {
             "type": "object",
             "properties": writable,
-            "required": list(obj.required),
+            "required": [r for r in obj.required if r in writable],
             "additionalProperties": False,
         }
         components[f"{component}Patch"] = {
@@ -93,7 +104,7 @@ def build_document(model: Any, tenant: str) -> dict[str, Any]:
             {"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 1}},
             {"name": "per_page", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 500}},
             *({"name": field_name, "in": "query", "schema": {"type": "string"}, "required": False}
-              for field_name in obj.field_refs),
+              for field_name in obj.field_refs if field_name not in policy.unreadable(name)),
         ]
         item = {"type": "object", "properties": {
             "data": {"type": "array", "items": {"$ref": f"#/components/schemas/{component}"}},
@@ -145,5 +156,7 @@ def register(api: Blueprint) -> None:
     def openapi_document():
         from flask import g
 
+        from crm_platform.core.permissions import access_policy
+
         with unit_of_work() as session:
-            return jsonify(build_document(load_model(session), g.tenant))
+            return jsonify(build_document(load_model(session), g.tenant, access_policy(session)))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, jsonify, request
 
-from metadata import RecordService, parse_list_arguments
+from metadata import RecordService
 
 from .context import json_body, unit_of_work
 
@@ -14,10 +14,7 @@ def register(api: Blueprint) -> None:
     def list_records(name: str):
         with unit_of_work() as session:
             service = RecordService(session)
-            model = service.object(name)
-            query = parse_list_arguments(
-                model, request.args.to_dict(flat=False), current_app.config["CRM_MAX_PER_PAGE"]
-            )
+            query = service.parse_list(name, request.args.to_dict(flat=False), current_app.config["CRM_MAX_PER_PAGE"])
             rows, total = service.list(name, query)
             return jsonify({"data": rows, "meta": {"total": total, "page": query.page, "per_page": query.per_page}})
 

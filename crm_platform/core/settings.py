@@ -17,6 +17,8 @@ ENVIRONMENT_KEYS: dict[str, Any] = {
     "CRM_ARGON2_MEMORY_COST": 19456,  # KiB; OWASP's minimum for argon2id
     "CRM_ARGON2_PARALLELISM": 1,
     "CRM_SESSION_COOKIE_SECURE": False,
+    "CRM_LOGIN_MAX_FAILURES": 5,
+    "CRM_LOGIN_LOCK_MINUTES": 15,
 }
 
 

@@ -65,6 +65,16 @@ audit_log = sa.Table(
     sa.Index("ix_sys_audit_object_record", "object", "record_id"),
 )
 
+#: Roles other than the built-in admin: each a permission matrix document (see ``core.roles``).
+roles = sa.Table(
+    "sys_roles",
+    tenant_metadata,
+    sa.Column("name", sa.String(63), primary_key=True),
+    sa.Column("definition", sa.JSON, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+
 meta_state = sa.Table(
     "sys_meta_state",
     tenant_metadata,

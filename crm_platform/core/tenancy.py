@@ -38,7 +38,8 @@ def create_tenant(platform: Platform, slug: str, name: str | None = None) -> Ten
         with conn, conn.begin():
             for table_set in platform.tenant_table_sets:
                 table_set.create_all(conn)
-            conn.execute(meta_state.insert().values(key="metadata_version", value=1))
+            conn.execute(meta_state.insert(), [{"key": "metadata_version", "value": 1},
+                                               {"key": "security_version", "value": 1}])
         with platform.db.control(write=True) as conn:
             conn.execute(tenants.insert().values(slug=slug, name=name or slug, created_at=created_at))
     except BaseException:
@@ -126,3 +127,47 @@ def _aware(moment: datetime) -> datetime:
     from datetime import timezone
 
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+def list_tokens(platform: Platform, slug: str, user_id: int | None = None) -> list[dict[str, Any]]:
+    """Tokens of a tenant (of one user if given), without their secret: only a recognisable prefix."""
+    criteria = [api_tokens.c.tenant_slug == slug]
+    if user_id is not None:
+        criteria.append(api_tokens.c.user_id == user_id)
+    with platform.db.control() as conn:
+        rows = conn.execute(sa.select(api_tokens).where(*criteria).order_by(api_tokens.c.id)).mappings().all()
+    return [_token_json(row) for row in rows]
+
+
+def get_token(platform: Platform, slug: str, token_id: Any) -> dict[str, Any]:
+    try:
+        key = int(token_id)
+    except (TypeError, ValueError):
+        raise NotFound(f"token {token_id!r} does not exist") from None
+    with platform.db.control() as conn:
+        row = conn.execute(
+            sa.select(api_tokens).where(api_tokens.c.id == key, api_tokens.c.tenant_slug == slug)
+        ).mappings().first()
+    if row is None:
+        raise NotFound(f"token {token_id!r} does not exist")
+    return _token_json(row)
+
+
+def revoke_token(platform: Platform, slug: str, token_id: int) -> None:
+    with platform.db.control(write=True) as conn:
+        conn.execute(
+            api_tokens.update()
+            .where(api_tokens.c.id == token_id, api_tokens.c.tenant_slug == slug, api_tokens.c.revoked_at.is_(None))
+            .values(revoked_at=utcnow())
+        )
+
+
+def _token_json(row: Any) -> dict[str, Any]:
+    def moment(value: datetime | None) -> str | None:
+        return None if value is None else _aware(value).isoformat().replace("+00:00", "Z")
+
+    return {
+        "id": row["id"], "user_id": row["user_id"], "name": row["name"], "prefix": row["prefix"],
+        "read_only": row["read_only"], "created_at": moment(row["created_at"]),
+        "expires_at": moment(row["expires_at"]), "revoked_at": moment(row["revoked_at"]),
+    }

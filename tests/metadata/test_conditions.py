@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from crm_platform.core.errors import ExpressionError, ValidationError
 from metadata.conditions import (
     MAX_EXPRESSION_LENGTH,
+    OPERATORS,
     FieldRef,
     compile_clause,
     compile_predicate,
@@ -243,7 +244,8 @@ COMPOUND_TREES = [
     OR(AND(rule("region", "not_equal", "east"), rule("amount", "is_null")), rule("close_date", "is_null")),
     AND(rule("is_active", "equal", True), negate=True),
     OR(rule("region", "not_equal", "east"), negate=True),
-    AND(OR(rule("region", "equal", "east"), rule("region", "equal", "west"), negate=True), rule("amount", "greater", 0)),
+    AND(OR(rule("region", "equal", "east"), rule("region", "equal", "west"), negate=True),
+        rule("amount", "greater", 0)),
     OR(AND(rule("tags", "contains", "hot"), rule("tags", "not_contains", "vip")), AND(rule("name", "is_empty"))),
     AND(OR(AND(rule("amount", "between", [0, 20000]), rule("probability", "greater", 40), negate=True),
            rule("is_active", "is_null")), rule("owner_id", "in", [1, 2, 3])),
@@ -254,6 +256,10 @@ COMPOUND_TREES = [
 ]
 
 ALL_TREES = [AND(r) for r in SINGLE_RULES] + COMPOUND_TREES
+
+
+def test_every_operator_is_exercised() -> None:
+    assert {node["operator"] for node in SINGLE_RULES} | {"changed", "changed_to"} == set(OPERATORS)
 
 
 def _tree_id(tree: dict[str, Any]) -> str:
@@ -285,7 +291,9 @@ def test_the_agreement_cases_are_not_trivial(database: Any) -> None:
     (AND(rule("amount", "between", [10000, 12345])), {3, 7, 10, 16, 18}),
     (AND(rule("close_date", "equal", "2024-03-01")), {1, 6, 18}),
 ])
-def test_operators_select_what_they_say(database: Any, records: list[dict[str, Any]], tree: Any, expected: set[int]) -> None:
+def test_operators_select_what_they_say(
+    database: Any, records: list[dict[str, Any]], tree: Any, expected: set[int]
+) -> None:
     assert _sql_ids(database, tree) == expected
     assert _predicate_ids(records, tree) == expected
 
@@ -300,7 +308,8 @@ def test_negations_never_match_null_values_as_in_sql(database: Any, records: lis
 
 
 def test_predicate_uses_three_valued_logic() -> None:
-    predicate = compile_predicate(OR(rule("amount", "greater", 5), rule("region", "equal", "east"), negate=True), FIELDS)
+    tree = OR(rule("amount", "greater", 5), rule("region", "equal", "east"), negate=True)
+    predicate = compile_predicate(tree, FIELDS)
     assert predicate({"amount": None, "region": "west"}) is False  # NOT (unknown OR false) is unknown
     assert predicate({"amount": 1, "region": "west"}) is True
     either = compile_predicate(OR(rule("amount", "greater", 5), rule("region", "equal", "east")), FIELDS)
@@ -308,7 +317,8 @@ def test_predicate_uses_three_valued_logic() -> None:
 
 
 def test_predicate_tolerates_missing_keys_and_odd_values() -> None:
-    predicate = compile_predicate(AND(rule("amount", "greater", 5), rule("created_at", "less", "2024-01-01T00:00:00")), FIELDS)
+    tree = AND(rule("amount", "greater", 5), rule("created_at", "less", "2024-01-01T00:00:00"))
+    predicate = compile_predicate(tree, FIELDS)
     assert predicate({}) is False
     assert predicate({"amount": "not a number", "created_at": date(2023, 1, 1)}) is False
 
@@ -336,12 +346,14 @@ def test_changed_to_needs_the_new_value_and_a_different_old_one() -> None:
     assert not changed_to({"region": "west", "amount": 20}, {"region": "east"})
     assert changed_to({"region": "east", "amount": 20})
     tags = compile_predicate(AND(rule("tags", "changed_to", ["vip", "hot"])), FIELDS)
-    assert tags({"tags": ["hot", "vip"]}, {"tags": ["hot"]}) and not tags({"tags": ["vip", "hot"]}, {"tags": ";hot;vip;"})
+    assert tags({"tags": ["hot", "vip"]}, {"tags": ["hot"]})
+    assert not tags({"tags": ["vip", "hot"]}, {"tags": ";hot;vip;"})
 
 
 @pytest.mark.parametrize("operator", ["changed", "changed_to"])
 def test_workflow_operators_have_no_sql_form(operator: str) -> None:
-    tree = AND(rule("amount", "greater", 1), OR(rule("region", operator, *(["east"] if operator == "changed_to" else []))))
+    value = ["east"] if operator == "changed_to" else []
+    tree = AND(rule("amount", "greater", 1), OR(rule("region", operator, *value)))
     with pytest.raises(ValidationError) as caught:
         compile_clause(tree, FIELDS)
     assert f"operator '{operator}' can only be used in workflow rules" in caught.value.details["filter"][0]
@@ -366,11 +378,18 @@ def test_no_condition(empty: Any) -> None:
 
 def test_validate_normalizes() -> None:
     tree = {"condition": "or", "valid": True, "rules": [
-        rule("amount", "between", ["1", 2.0]), rule("tags", "equal", ["vip", "hot", "vip"]), rule("name", "is_null", None)]}
+        rule("amount", "between", ["1", 2.0]), rule("tags", "equal", ["vip", "hot", "vip"]),
+        rule("name", "is_null", None)]}
     assert validate(tree, FIELDS) == {"condition": "OR", "not": False, "rules": [
         {"field": "amount", "operator": "between", "value": [1, 2]},
         {"field": "tags", "operator": "equal", "value": ["vip", "hot"]},
         {"field": "name", "operator": "is_null"}]}
+
+
+@pytest.mark.parametrize("tree", COMPOUND_TREES + [AND(r) for r in SINGLE_RULES if "value" in r][:40], ids=_tree_id)
+def test_validating_a_validated_tree_changes_nothing(tree: Any) -> None:
+    normalized = validate(tree, FIELDS)
+    assert validate(normalized, FIELDS) == normalized
 
 
 # --------------------------------------------------------------------------- validation errors
@@ -403,12 +422,15 @@ def _problems(tree: Any) -> list[str]:
     (rule("amount", "between", 5), "value must be a list of two values"),
     (rule("amount", "between", [9, 1]), "lower bound 9 is greater than upper bound 1"),
     (rule("amount", "is_null", 5), "operator 'is_null' takes no value, got 5"),
-    (rule("close_date", "equal", "31/12/2024"), "field 'close_date', operator 'equal': value '31/12/2024' is not a valid date"),
+    (rule("close_date", "equal", "31/12/2024"),
+     "field 'close_date', operator 'equal': value '31/12/2024' is not a valid date"),
     (rule("region", "equal", "mars"), "field 'region', operator 'equal': value 'mars' is not one of the options"),
-    (rule("region", "in", ["east", "mars"]), "value 'mars' is not one of the options ('east', 'north', 'west', 'south')"),
+    (rule("region", "in", ["east", "mars"]),
+     "value 'mars' is not one of the options ('east', 'north', 'west', 'south')"),
     (rule("tags", "contains", "gold"), "field 'tags', operator 'contains': value 'gold' is not one of the options"),
     (rule("tags", "contains", ["vip"]), "value must be one option (a string), got list"),
-    (rule("tags", "equal", "vip"), "field 'tags', operator 'equal': value must be a non-empty list of options, got str"),
+    (rule("tags", "equal", "vip"),
+     "field 'tags', operator 'equal': value must be a non-empty list of options, got str"),
     (rule("tags", "equal", []), "value must be a non-empty list of options"),
     (rule("name", "contains", ""), "field 'name', operator 'contains': value must be a non-empty string"),
     (rule("probability", "greater", "NaN"), "value 'NaN' is not a finite number"),
@@ -478,7 +500,8 @@ def test_rule_count_limit() -> None:
 @pytest.mark.parametrize(("tree", "text"), [
     (AND(rule("amount", "greater", 10000), rule("region", "in", ["east", "north"])),
      'amount > 10000 and region in ("east", "north")'),
-    (OR(rule("amount", "equal", 1), rule("owner_id", "not_equal", 2), negate=True), "not (amount == 1 or owner_id != 2)"),
+    (OR(rule("amount", "equal", 1), rule("owner_id", "not_equal", 2), negate=True),
+     "not (amount == 1 or owner_id != 2)"),
     (AND(rule("name", "begins_with", "Acme")), 'name.startswith("Acme")'),
     (AND(rule("name", "not_ends_with", "Inc")), 'not_ends_with(name, "Inc")'),
     (AND(rule("name", "is_null")), "is_null(name)"),
@@ -523,7 +546,8 @@ def test_render_parse_round_trip(tree: Any) -> None:
     ("amount is None", AND(rule("amount", "is_null"))),
     ("region is not None", AND(rule("region", "is_not_null"))),
     ('region in ["east"]', AND(rule("region", "in", ["east"]))),
-    ('contains(name, "x") or begins_with(name, "y")', OR(rule("name", "contains", "x"), rule("name", "begins_with", "y"))),
+    ('contains(name, "x") or begins_with(name, "y")',
+     OR(rule("name", "contains", "x"), rule("name", "begins_with", "y"))),
     ("not_in(amount, [1, 2])", AND(rule("amount", "not_in", [1, 2]))),
     ("probability >= 0.1", AND(rule("probability", "greater_or_equal", "0.1"))),
     ("amount == 1 and (owner_id == 2 and probability == 3)",
@@ -596,5 +620,6 @@ def test_expression_length_limit_is_exact() -> None:
 
 
 def test_parsed_expressions_compile_like_trees(database: Any, records: list[dict[str, Any]]) -> None:
-    tree = parse_expression('amount > 5000 and (region in ("east", "north") or "vip" in tags) and not is_null(name)', FIELDS)
+    text = 'amount > 5000 and (region in ("east", "north") or "vip" in tags) and not is_null(name)'
+    tree = parse_expression(text, FIELDS)
     assert _predicate_ids(records, tree) == _sql_ids(database, tree) == {1, 3, 6, 7, 9, 11, 13, 16, 18}
