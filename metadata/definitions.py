@@ -23,7 +23,7 @@ from sqlalchemy.sql.compiler import RESERVED_WORDS as SQL_RESERVED
 
 from crm_platform.core.errors import ExpressionError, ValidationError
 
-from .field_types import FIELD_TYPES, deserialize_loose
+from .field_types import FIELD_TYPES, deserialize_loose, fits_column
 
 #: Columns every object table has; ``stage`` exists where the object has a pipeline.
 SYSTEM_COLUMNS = ("id", "created_at", "updated_at", "created_by", "updated_by", "owner_id", "version", "stage")
@@ -258,8 +258,7 @@ def _check_field(problems: Problems, path: str, fd: FieldDef, obj: ObjectDef, ob
             re.compile(fd.pattern)
         except re.error as exc:
             problems.add(f"{path}.pattern", f"not a valid regular expression: {exc}")
-    if fd.min is not None and fd.max is not None and _comparable(fd.min, fd.max) and fd.min > fd.max:
-        problems.add(path, "min is greater than max")
+    _check_bounds(problems, path, fd)
     if fd.depends_on:
         controlling = obj.field(fd.depends_on["field"])
         if controlling is None or controlling.type != "picklist":
@@ -273,13 +272,31 @@ def _check_field(problems: Problems, path: str, fd: FieldDef, obj: ObjectDef, ob
                         problems.add(f"{path}.depends_on.values", f"{value!r} is not an option of {fd.name}")
     if fd.default is not None and not ftype.computed:
         try:
-            deserialize_loose(FIELD_TYPES[fd.type].marshmallow(fd, True), fd.default)
+            deserialize_loose(FIELD_TYPES[fd.type].field(fd, True), fd.default)
         except ValueError as exc:
             problems.add(f"{path}.default", f"invalid default: {exc}")
 
 
-def _comparable(a: Any, b: Any) -> bool:
-    return isinstance(a, (int, float)) and isinstance(b, (int, float)) or isinstance(a, str) and isinstance(b, str)
+def _check_bounds(problems: Problems, path: str, fd: FieldDef) -> None:
+    """``min``/``max`` must be numbers on numeric fields and ISO dates on date fields."""
+    from datetime import date
+
+    bounds = {key: getattr(fd, key) for key in ("min", "max") if getattr(fd, key) is not None}
+    parsed: dict[str, Any] = {}
+    for key, value in bounds.items():
+        if fd.type == "date":
+            try:
+                parsed[key] = date.fromisoformat(value) if isinstance(value, str) else None
+            except ValueError:
+                parsed[key] = None
+            if parsed[key] is None:
+                problems.add(f"{path}.{key}", f"{key} of a date field must be a date like 2025-01-31, not {value!r}")
+        elif isinstance(value, bool) or not isinstance(value, (int, float)):
+            problems.add(f"{path}.{key}", f"{key} of a {fd.type} field must be a number, not {value!r}")
+        else:
+            parsed[key] = value
+    if parsed.get("min") is not None and parsed.get("max") is not None and parsed["min"] > parsed["max"]:
+        problems.add(path, "min is greater than max")
 
 
 def _check_formula(problems: Problems, path: str, fd: FieldDef, obj: ObjectDef) -> None:
@@ -295,9 +312,14 @@ def _check_formula(problems: Problems, path: str, fd: FieldDef, obj: ObjectDef) 
     if obj.pipeline is not None:
         names.append("stage")
     try:
-        Formula(fd.expression, names, fd.result_type)
+        formula = Formula(fd.expression, names, fd.result_type)
+        # A trial run on an empty record catches what only evaluation reveals (10**10**10, 'a' * 10**9).
+        result = formula.evaluate({name: None for name in names})
     except ExpressionError as exc:
         problems.add(f"{path}.expression", exc.message)
+        return
+    if not fits_column(fd.result_type, fd, result):
+        problems.add(f"{path}.expression", f"the result {result} is out of the range a {fd.result_type} can store")
 
 
 def formula_references(fd: FieldDef) -> frozenset[str]:

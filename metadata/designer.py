@@ -114,7 +114,7 @@ class Designer:
         ddl.add_column(self.session, obj.table_name, field_column(fd))
         new_model = self._recompile(obj)
         if fd.default is not None:
-            value = deserialize_loose(FIELD_TYPES[fd.type].marshmallow(fd, True), fd.default)
+            value = deserialize_loose(FIELD_TYPES[fd.type].field(fd, True), fd.default)
             new_table = new_model.object(object_name).table
             self.session.conn.execute(new_table.update().values({name: value}))
         if fd.type == "autonumber":
@@ -394,7 +394,7 @@ class Designer:
     def _check_conversion(self, model: ObjectModel, old: Any, new: Any) -> None:
         if new.computed:
             return
-        target = FIELD_TYPES[new.type].marshmallow(new, True)
+        target = FIELD_TYPES[new.type].field(new, True)
         offenders: list[dict[str, Any]] = []
         for record_id, value in self._non_null_values(model.table, old.name):
             try:
@@ -433,7 +433,7 @@ class Designer:
         obj = self.definitions[object_name]
         temporary = f"tmp_{new.name}"[:63]
         ddl.add_column(self.session, obj.table_name, sa.Column(temporary, FIELD_TYPES[new.type].sql_type(new)))
-        target = FIELD_TYPES[new.type].marshmallow(new, False)
+        target = FIELD_TYPES[new.type].field(new, False)
         scratch = sa.Table(obj.table_name, sa.MetaData(), sa.Column("id", sa.Integer, primary_key=True),
                            sa.Column(temporary, FIELD_TYPES[new.type].sql_type(new)))
         statement = scratch.update().where(scratch.c.id == sa.bindparam("_id")).values(

@@ -24,7 +24,7 @@ from .sql_types import DelimitedList, UTCDateTime
 if TYPE_CHECKING:
     from .definitions import FieldDef
 
-PHONE_PATTERN = re.compile(r"^\+?[0-9][0-9 ()\-.]{3,38}[0-9]$")
+PHONE_PATTERN = re.compile(r"^\+?[0-9(][0-9 ()\-.]{3,38}[0-9]$")
 TEXT_MAX = 4000
 TEXTAREA_MAX = 32000
 RICH_TEXT_MAX = 100000
@@ -55,12 +55,46 @@ class StrictBoolean(mm.Boolean):
 
 
 class TextInteger(mm.Integer):
-    """An integer that refuses floats with a fraction and booleans (which are ints in Python)."""
+    """An integer from JSON or text; refuses fractions (never truncates) and booleans."""
 
     def _validated(self, value: Any) -> int:
         if isinstance(value, bool):
             raise self.make_error("invalid", input=value)
+        if isinstance(value, float) and not value.is_integer():
+            raise self.make_error("invalid", input=value)
+        if isinstance(value, Decimal) and value != value.to_integral_value():
+            raise self.make_error("invalid", input=value)
+        if isinstance(value, str):
+            text = value.strip()
+            if not re.fullmatch(r"[+-]?[0-9]{1,30}", text):
+                raise self.make_error("invalid", input=value)
+            value = text
         return super()._validated(value)
+
+
+class UTCAwareDateTime(mm.AwareDateTime):
+    """An aware datetime that must still exist once moved to UTC (year 1 to 9999)."""
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> datetime:
+        moment = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            return moment.astimezone(timezone.utc)
+        except OverflowError:
+            raise self.make_error("invalid", input=value, obj_type="datetime") from None
+
+
+def _clean_text(value: Any) -> None:
+    """Refuse what no database stores: NUL characters and lone surrogates."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise MarshmallowError("Contains a NUL character.")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise MarshmallowError("Not valid Unicode text.") from None
+    elif isinstance(value, list):
+        for item in value:
+            _clean_text(item)
 
 
 class TextDecimal(mm.Decimal):
@@ -70,8 +104,8 @@ class TextDecimal(mm.Decimal):
         return super()._validated(value)
 
 
-def _length(fd: FieldDef, ceiling: int) -> list[Any]:
-    return [validate.Length(max=min(fd.max_length or ceiling, ceiling))]
+def _length(fd: FieldDef, ceiling: int, default: int | None = None) -> list[Any]:
+    return [validate.Length(max=min(fd.max_length or default or ceiling, ceiling))]
 
 
 def magnitude_limit(type_name: str, fd: FieldDef) -> int | None:
@@ -90,6 +124,12 @@ def magnitude_limit(type_name: str, fd: FieldDef) -> int | None:
 def fits_column(type_name: str, fd: FieldDef, value: Any) -> bool:
     limit = magnitude_limit(type_name, fd)
     return limit is None or value is None or isinstance(value, bool) or abs(value) < limit
+
+
+def _bounds(type_name: str, fd: FieldDef) -> list[Any]:
+    limit = magnitude_limit(type_name, fd)
+    return [validate.Range(min=-limit, max=limit, min_inclusive=False, max_inclusive=False,
+                           error="Out of the range this field can store.")] if limit else []
 
 
 def _range(fd: FieldDef) -> list[Any]:
@@ -130,6 +170,13 @@ class FieldType:
     #: Whether ``unique`` and ``indexed`` may be set.
     indexable: bool = True
 
+    def field(self, fd: FieldDef, strict: bool = True) -> mm.Field:
+        """The marshmallow field for ``fd``; text of every kind refuses what databases cannot store."""
+        built = self.marshmallow(fd, strict)
+        if isinstance(built, (mm.String, mm.List)):
+            built.validators.append(_clean_text)
+        return built
+
     def to_json(self, value: Any) -> Any:
         if value is None:
             return None
@@ -142,22 +189,25 @@ class FieldType:
         return value
 
 
-def _text_field(ceiling: int, field_class: type[mm.String] = mm.String) -> Callable[[FieldDef, bool], mm.Field]:
+def _text_field(
+    ceiling: int, field_class: type[mm.String] = mm.String, default: int | None = None
+) -> Callable[[FieldDef, bool], mm.Field]:
     def build(fd: FieldDef, strict: bool) -> mm.Field:
-        validators = [*_length(fd, ceiling), *_pattern(fd)] if strict else []
+        validators = [*_length(fd, ceiling, default), *_pattern(fd)] if strict else []
         return field_class(allow_none=True, validate=validators)
 
     return build
 
 
 def _integer_field(fd: FieldDef, strict: bool) -> mm.Field:
-    return TextInteger(allow_none=True, validate=_range(fd) if strict else [])
+    return TextInteger(allow_none=True, validate=_range(fd) if strict else _bounds("integer", fd))
 
 
 def _decimal_field(places: int | None) -> Callable[[FieldDef, bool], mm.Field]:
     def build(fd: FieldDef, strict: bool) -> mm.Field:
         scale = places if places is not None else (fd.scale if fd.scale is not None else 4)
-        return TextDecimal(places=scale, allow_nan=False, allow_none=True, validate=_range(fd) if strict else [])
+        return TextDecimal(places=scale, allow_nan=False, allow_none=True,
+                           validate=_range(fd) if strict else _bounds(fd.type, fd))
 
     return build
 
@@ -175,7 +225,7 @@ def _date_field(fd: FieldDef, strict: bool) -> mm.Field:
 
 
 def _datetime_field(fd: FieldDef, strict: bool) -> mm.Field:
-    return mm.AwareDateTime(default_timezone=timezone.utc, allow_none=True)
+    return UTCAwareDateTime(default_timezone=timezone.utc, allow_none=True)
 
 
 def _choice_field(fd: FieldDef, strict: bool) -> mm.Field:
@@ -187,12 +237,20 @@ def _multi_choice_field(fd: FieldDef, strict: bool) -> mm.Field:
     return mm.List(inner, allow_none=True)
 
 
+MAX_ID = 2**63 - 1
+
+
+def id_field() -> mm.Field:
+    """A record or user id: a positive 64-bit integer."""
+    return TextInteger(allow_none=True, validate=[validate.Range(min=1, max=MAX_ID, error="Not a valid id.")])
+
+
 def _reference_field(fd: FieldDef, strict: bool) -> mm.Field:
-    return TextInteger(allow_none=True, validate=[validate.Range(min=1)] if strict else [])
+    return id_field()
 
 
 def _formula_field(fd: FieldDef, strict: bool) -> mm.Field:
-    return FIELD_TYPES[fd.result_type or "decimal"].marshmallow(fd, False)
+    return FIELD_TYPES[fd.result_type or "decimal"].field(fd, False)
 
 
 def _formula_sql(fd: FieldDef) -> sa.types.TypeEngine[Any]:
@@ -219,7 +277,7 @@ FIELD_TYPES: Mapping[str, FieldType] = {
     ft.name: ft
     for ft in (
         FieldType(
-            "text", "text", lambda fd: sa.String(min(fd.max_length or 255, TEXT_MAX)), _text_field(TEXT_MAX),
+            "text", "text", lambda fd: sa.String(min(fd.max_length or 255, TEXT_MAX)), _text_field(TEXT_MAX, default=255),
             lambda fd: {"type": "string", "maxLength": min(fd.max_length or 255, TEXT_MAX)},
             frozenset(_STRING), searchable=True,
         ),

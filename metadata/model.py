@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from datetime import date, datetime
+from datetime import date, datetime, timezone
 from decimal import Decimal
 from typing import Any
 
@@ -22,7 +22,7 @@ from crm_platform.core.session import TenantSession
 
 from .conditions import FieldRef
 from .definitions import ObjectDef, formula_order, label_text
-from .field_types import FIELD_TYPES, deserialize_loose, kind_of, value_type_of
+from .field_types import FIELD_TYPES, UTCAwareDateTime, deserialize_loose, id_field, kind_of, value_type_of
 from .formulas import Formula
 from .sql_types import UTCDateTime
 from .store import load_definitions, metadata_version
@@ -127,9 +127,9 @@ class ObjectModel:
 
     def _record_schema(self) -> Schema:
         declared: dict[str, mm.Field] = {
-            fd.name: FIELD_TYPES[fd.type].marshmallow(fd, True) for fd in self.writable
+            fd.name: FIELD_TYPES[fd.type].field(fd, True) for fd in self.writable
         }
-        declared["owner_id"] = mm.Integer(allow_none=True, strict=True)
+        declared["owner_id"] = id_field()
         if self.has_pipeline:
             declared["stage"] = mm.String(allow_none=True)
         schema_class = Schema.from_dict(declared, name=f"{self.name}_record")
@@ -141,16 +141,16 @@ class ObjectModel:
             if name not in self.table.c:
                 continue
             if kind == "datetime":
-                loose: mm.Field = mm.AwareDateTime(default_timezone=None)
+                loose: mm.Field = UTCAwareDateTime(default_timezone=timezone.utc)
             elif kind == "choice":
                 loose = mm.String()
             else:
-                loose = mm.Integer()
+                loose = id_field()
             options = tuple(self.stages) if name == "stage" else None
             refs[name] = FieldRef(name, kind, _coercer(loose), self.table.c[name], options)
         for fd in self.definition.fields:
             value_ftype = FIELD_TYPES[value_type_of(fd)]
-            loose = value_ftype.marshmallow(fd, False)
+            loose = value_ftype.field(fd, False)
             options = fd.option_values if fd.type in {"picklist", "multi_picklist"} else None
             refs[fd.name] = FieldRef(fd.name, kind_of(fd), _coercer(loose), self.table.c[fd.name], options or None)
         return refs

@@ -92,8 +92,12 @@ def parse_list_arguments(
             tree = json.loads(raw_filter)
         except ValueError as exc:
             errors.setdefault("filter", []).append(f"not valid JSON: {exc}")
+        except RecursionError:
+            errors.setdefault("filter", []).append("nested too deeply")
         else:
-            if tree:
+            if tree and not isinstance(tree, dict):
+                errors.setdefault("filter", []).append("must be a condition tree (a JSON object)")
+            elif tree:
                 rules.append(tree)
     if errors:
         raise ValidationError(_summary(errors), errors)

@@ -57,3 +57,36 @@ def test_unknown_and_malformed_tokens_are_refused(client):
         response = client.get("/api/v1/objects", headers=header)
         assert response.status_code == 401
         assert response.json["error"]["code"] == "unauthorized"
+
+
+def test_every_path_with_a_token_of_a_stays_in_a(tenant_factory):
+    a, b = tenant_factory("a"), tenant_factory("b")
+    b.api.post("/objects", json=OBJECT)
+    b_record = b.api.post("/records/secret", json={"title": "B's secret"}).json
+    b.api.post("/users", json={"email": "b-user@b.com", "password": "password-123"})
+    b.api.put("/roles/b_role", json={"permissions": {"secret": {"read": "all"}}})
+    b_token = b.api.post("/tokens", json={"name": "b-laptop"}).json
+    b_token_id = next(t["id"] for t in b.api.get("/tokens").json["data"] if t["name"] == "b-laptop")
+
+    a.api.post("/objects", json={"name": "note", "label": "Note", "fields": [
+        {"name": "title", "type": "text"}, {"name": "about", "type": "integer"}]})
+    tree = {"condition": "AND", "rules": [{"field": "title", "operator": "contains", "value": "secret"}]}
+    probes = [
+        a.api.get("/records/note", query_string={"q": "B's secret"}),
+        a.api.get("/records/note", query_string={"filter": json.dumps(tree)}),
+        a.api.get(f"/records/note?id={b_record['id']}"),
+    ]
+    assert all(p.status_code == 200 and p.json["meta"]["total"] == 0 for p in probes)
+    assert "b-user@b.com" not in json.dumps(a.api.get("/users").json)
+    assert a.api.get("/roles/b_role").status_code == 404
+    assert a.api.delete(f"/tokens/{b_token_id}").status_code == 404
+    assert b.api.get("/objects", headers={}).status_code == 200
+    assert "b-laptop" not in json.dumps(a.api.get("/tokens?all=1").json)
+    audit = json.dumps(a.api.get("/audit?per_page=500").json, ensure_ascii=False)
+    assert "B's secret" not in audit and "secret" not in audit and "b-user" not in audit
+    assert a.api.get(f"/audit?object=secret&record={b_record['id']}").json["meta"]["total"] == 0
+    assert "secret" not in json.dumps(a.api.get("/openapi.json").json)
+    # B's token still works for B, and only B
+    assert b.api.get(f"/records/secret/{b_record['id']}").status_code == 200
+    assert a.api.get("/objects").json["data"][0]["name"] == "note"
+    assert b_token["token"] != a.token
