@@ -280,3 +280,31 @@ def git_revision() -> str:
                               check=False).stdout.strip()
     except OSError:
         return "?"
+
+
+def settle(bench: Bench) -> None:
+    """After a bulk load: fresh statistics, and on PostgreSQL a VACUUM so that autovacuum does not
+    wake up on the freshly loaded table in the middle of the measurements."""
+    if bench.dialect == "postgresql":
+        engine = bench.platform.db.control_engine
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.exec_driver_sql(f'SET search_path TO "{bench.schema}"')
+            conn.exec_driver_sql("VACUUM ANALYZE")
+            conn.exec_driver_sql("RESET search_path")
+    else:
+        with bench.connect() as conn, conn.begin():
+            conn.exec_driver_sql("ANALYZE")
+
+
+def interleaved_median_ms(paths: list[tuple[str, Callable[[], Any]]], runs: int, warmup: int = 2) -> dict[str, float]:
+    """Median milliseconds per path, the paths taking turns run after run."""
+    for _ in range(warmup):
+        for _, fn in paths:
+            fn()
+    times: dict[str, list[float]] = {name: [] for name, _ in paths}
+    for _ in range(runs):
+        for name, fn in paths:
+            started = time.perf_counter()
+            fn()
+            times[name].append((time.perf_counter() - started) * 1000)
+    return {name: statistics.median(values) for name, values in times.items()}

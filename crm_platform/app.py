@@ -18,6 +18,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """Build an app: settings from defaults, the environment and ``test_config``, then the layers."""
     import admin
     import metadata
+    import workflow_engine
     from crm_platform import api
     from crm_platform.core.platform import Platform
     from crm_platform.core.roles import follow_metadata_change
@@ -36,6 +37,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     metadata.init_platform(platform)
     # Roles name objects and fields: keep them in step with renames and deletions.
     platform.add_hook(metadata.REFERENCE_HOOK, follow_metadata_change)
+    workflow_engine.init_platform(platform)
     platform.create_control_tables()
     api.init_app(app)
     admin.init_app(app)

@@ -75,8 +75,13 @@ def main(ctx: click.Context, instance: str | None, database_url: str | None) -> 
 @click.pass_context
 @clear_errors
 def init(ctx: click.Context) -> None:
-    """Create the instance folder and the control-plane tables."""
+    """Create the instance folder and the control-plane tables; bring every tenant's tables up to date."""
+    from crm_platform.core.tenancy import upgrade_tenants
+
     app = _app(ctx)
+    upgraded = upgrade_tenants(_platform(ctx))
+    if upgraded:
+        console.print(f"Tenants up to date: {', '.join(upgraded)}")
     console.print(f"Instance ready at [bold]{app.instance_path}[/] ({_platform(ctx).db.url.render_as_string()})")
 
 
@@ -228,7 +233,10 @@ def token_create(ctx: click.Context, slug: str, email: str, name: str, read_only
 @clear_errors
 def serve(ctx: click.Context, host: str, port: int, workers: int, development: bool) -> None:
     """Serve the web app and the API (gunicorn; --reload for development)."""
+    from crm_platform.core.tenancy import upgrade_tenants
+
     app = _app(ctx)
+    upgrade_tenants(_platform(ctx))
     if development:
         app.run(host=host, port=port, debug=True, use_reloader=True)
         return
@@ -266,7 +274,10 @@ def demo(ctx: click.Context, host: str, port: int, workers: int, no_serve: bool)
     """Create a demo tenant with sample data, print its login and an API token, then serve."""
     from crm_platform.demo import prepare_demo
 
+    from crm_platform.core.tenancy import upgrade_tenants
+
     platform = _platform(ctx)
+    upgrade_tenants(platform)
     logins = prepare_demo(platform, console)
     url = f"http://{host}:{port}"
     console.print("[bold]Demo ready[/]")

@@ -25,7 +25,11 @@ from .field_types import fits_column
 from .model import WRITABLE_SYSTEM_FIELDS, ObjectModel, TenantModel, load_model
 from .query import ListQuery, list_records, parse_list_arguments
 from .tables import autonumber_counters, stage_history
+from .tags import forget_record
 
+#: Hook name: callables ``(session, object_name, record_id, action)`` that may refuse a change to a
+#: record by raising (approvals lock records under review). ``action`` is "update" or "delete".
+RECORD_GUARD_HOOK = "record.guard"
 READ_ONLY_SYSTEM_FIELDS = frozenset({"id", "created_at", "updated_at", "created_by", "updated_by", "version"})
 AUTONUMBER_TOKEN = re.compile(r"\{(0+|YYYY|YY|MM|DD)\}")
 
@@ -167,7 +171,12 @@ class RecordService:
             self._check_owner(model, scope, data["owner_id"], "update")
         return self.policy.present(model.name, self._update_row(model, row, data))
 
+    def _guard(self, model: ObjectModel, record_id: int, action: str) -> None:
+        for guard in self.session.platform.hooks.get(RECORD_GUARD_HOOK, ()):
+            guard(self.session, model.name, record_id, action)
+
     def _update_row(self, model: ObjectModel, current_row: Any, data: Any) -> dict[str, Any]:
+        self._guard(model, current_row.id, "update")
         if not isinstance(data, dict):
             raise ValidationError("a record must be a JSON object", {"record": ["expected a JSON object"]})
         data = dict(data)
@@ -224,12 +233,14 @@ class RecordService:
         self._delete_row(model, row, set())
 
     def _delete_row(self, model: ObjectModel, row: Any, seen: set[tuple[str, int]]) -> None:
+        self._guard(model, row.id, "delete")
         seen.add((model.name, row.id))
         self._apply_on_delete(model, row.id, seen)
         self.conn.execute(model.table.delete().where(model.table.c.id == row.id))
         self.conn.execute(
             stage_history.delete().where(stage_history.c.object == model.name, stage_history.c.record_id == row.id)
         )
+        forget_record(self.session, model.name, row.id)
         record = model.dump(row)
         self.session.audit("record.delete", object=model.name, record_id=row.id, before=record)
         self.session.publish(RECORD_DELETED, object=model.name, record_id=row.id, previous=record)

@@ -42,3 +42,15 @@ autonumber_counters = sa.Table(
     sa.Column("field", sa.String(63), primary_key=True),
     sa.Column("value", sa.BigInteger, nullable=False),
 )
+
+#: Tags on any record (the literature's VIP / potential-customer tiers).
+record_tags = sa.Table(
+    "sys_record_tags",
+    tenant_metadata,
+    sa.Column("object", sa.String(63), primary_key=True),
+    sa.Column("record_id", sa.BigInteger, primary_key=True),
+    sa.Column("tag", sa.String(50), primary_key=True),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("created_by", sa.Integer),
+    sa.Index("ix_sys_record_tags_tag", "object", "tag"),
+)

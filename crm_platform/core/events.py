@@ -6,9 +6,11 @@ subscriber never acts on a change that was rolled back.
 
 from __future__ import annotations
 
+import uuid
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Any
 
 RECORD_CREATED = "record.created"
@@ -30,9 +32,15 @@ class Event:
     previous: dict[str, Any] | None = None
     actor_id: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    #: How many automated steps led here: 0 for a user's change, n+1 for a change a rule made
+    #: while handling an event of depth n (the workflow engine stops runaway chains by it).
+    depth: int = 0
+    id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    occurred_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
 
 
 Handler = Callable[[Event], None]
+BatchHandler = Callable[[Sequence[Event]], None]
 
 
 class EventBus:
@@ -40,6 +48,7 @@ class EventBus:
 
     def __init__(self) -> None:
         self._handlers: dict[str, list[Handler]] = defaultdict(list)
+        self._batch_handlers: list[BatchHandler] = []
 
     def subscribe(self, event_type: str, handler: Handler) -> None:
         self._handlers[event_type].append(handler)
@@ -47,10 +56,18 @@ class EventBus:
     def unsubscribe(self, event_type: str, handler: Handler) -> None:
         self._handlers[event_type].remove(handler)
 
-    def has_subscribers(self) -> bool:
-        return any(self._handlers.values())
+    def subscribe_batch(self, handler: BatchHandler) -> None:
+        """Receive all the events of one committed unit of work at once (cheaper for bulk work)."""
+        self._batch_handlers.append(handler)
 
-    def dispatch(self, events: Iterable[Event]) -> None:
+    def has_subscribers(self) -> bool:
+        return any(self._handlers.values()) or bool(self._batch_handlers)
+
+    def dispatch(self, events: Sequence[Event]) -> None:
+        if not events:
+            return
+        for batch_handler in self._batch_handlers:
+            batch_handler(events)
         for event in events:
             for handler in (*self._handlers.get(event.type, ()), *self._handlers.get("*", ())):
                 handler(event)

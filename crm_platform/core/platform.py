@@ -34,6 +34,8 @@ class Platform:
         self.hooks: dict[str, list[Callable[..., Any]]] = {}
         #: Caches keyed by (tenant, metadata version); safe because a version never changes meaning.
         self.caches: dict[str, dict[Any, Any]] = {}
+        #: Single services the layers provide to each other (e.g. the workflow runner).
+        self.services: dict[str, Any] = {}
 
     def register_tenant_tables(self, metadata: sa.MetaData) -> None:
         if metadata not in self.tenant_table_sets:

@@ -36,6 +36,10 @@ class Actor:
         return cls(user_id=None, email="system", roles=("admin",))
 
 
+#: Hook name: callables ``(session)`` run inside the transaction just before it commits.
+BEFORE_COMMIT_HOOK = "session.before_commit"
+
+
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
@@ -53,6 +57,8 @@ class TenantSession:
     after_commit_callbacks: list[Callable[[], None]] = field(default_factory=list)
     #: Values cached for the life of this transaction (compiled metadata, lookups).
     cache: dict[str, Any] = field(default_factory=dict)
+    #: Automation depth of the changes made here (see :attr:`Event.depth`).
+    depth: int = 0
 
     @property
     def schema(self) -> str | None:
@@ -64,7 +70,9 @@ class TenantSession:
         return self.conn.dialect.name
 
     def publish(self, event_type: str, **fields: Any) -> None:
-        self.events.append(Event(type=event_type, tenant=self.tenant, actor_id=self.actor.user_id, **fields))
+        self.events.append(
+            Event(type=event_type, tenant=self.tenant, actor_id=self.actor.user_id, depth=self.depth, **fields)
+        )
 
     def audit(
         self,
@@ -98,14 +106,20 @@ class TenantSession:
 
 
 @contextmanager
-def tenant_session(platform: Platform, tenant: str, actor: Actor, write: bool = True) -> Iterator[TenantSession]:
+def tenant_session(
+    platform: Platform, tenant: str, actor: Actor, write: bool = True, depth: int = 0
+) -> Iterator[TenantSession]:
     """Open a unit of work; commit (then dispatch events) on success, roll back everything on error."""
     conn = platform.db.tenant_connection(tenant, write=write)
     try:
         transaction = conn.begin()
-        session = TenantSession(platform=platform, tenant=tenant, actor=actor, conn=conn)
+        session = TenantSession(platform=platform, tenant=tenant, actor=actor, conn=conn, depth=depth)
         try:
             yield session
+            # Layers above may add work to the same transaction (the workflow engine logs rule
+            # runs here, so a committed change always has its runs recorded).
+            for hook in platform.hooks.get(BEFORE_COMMIT_HOOK, ()):
+                hook(session)
             session.flush_audit()
         except BaseException:
             transaction.rollback()

@@ -39,13 +39,30 @@ def create_tenant(platform: Platform, slug: str, name: str | None = None) -> Ten
             for table_set in platform.tenant_table_sets:
                 table_set.create_all(conn)
             conn.execute(meta_state.insert(), [{"key": "metadata_version", "value": 1},
-                                               {"key": "security_version", "value": 1}])
+                                               {"key": "security_version", "value": 1},
+                                               {"key": "workflow_version", "value": 1}])
         with platform.db.control(write=True) as conn:
             conn.execute(tenants.insert().values(slug=slug, name=name or slug, created_at=created_at))
     except BaseException:
         platform.db.drop_namespace(slug)
         raise
     return Tenant(slug=slug, name=name or slug, created_at=created_at)
+
+
+def upgrade_tenants(platform: Platform) -> list[str]:
+    """Create system tables that newer versions added, in every tenant (existing ones are kept)."""
+    upgraded = []
+    for tenant in list_tenants(platform):
+        conn = platform.db.tenant_connection(tenant.slug, write=True)
+        with conn, conn.begin():
+            for table_set in platform.tenant_table_sets:
+                table_set.create_all(conn, checkfirst=True)
+            present = set(conn.execute(sa.select(meta_state.c.key)).scalars())
+            for key in ("metadata_version", "security_version", "workflow_version"):
+                if key not in present:
+                    conn.execute(meta_state.insert().values(key=key, value=1))
+        upgraded.append(tenant.slug)
+    return upgraded
 
 
 def get_tenant(platform: Platform, slug: str) -> Tenant:

@@ -1,0 +1,153 @@
+"""Workflow endpoints: rules, their versions and run log, rule tests, notifications."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from flask import Blueprint, g, jsonify, request
+
+from crm_platform.core.errors import NotFound, ValidationError
+from workflow_engine import create_rule, delete_rule, get_rule, list_rules, test_rule, update_rule
+from workflow_engine.rules import get_rule_row
+from workflow_engine.tables import notifications, rule_runs, rule_versions
+
+from .context import json_body, require, unit_of_work
+
+RUN_STATUSES = ("skipped", "queued", "succeeded", "failed", "cancelled", "stopped")
+
+
+def _iso(value: Any) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value is not None else None
+
+
+def run_json(row: Any) -> dict[str, Any]:
+    m = row._mapping
+    return {
+        "id": m["id"], "rule_id": m["rule_id"], "rule_version": m["rule_version"], "object": m["object"],
+        "record_id": m["record_id"], "event_type": m["event_type"], "depth": m["depth"], "matched": m["matched"],
+        "status": m["status"], "attempts": m["attempts"], "outcomes": m["outcomes"], "error": m["error"],
+        "created_at": _iso(m["created_at"]), "finished_at": _iso(m["finished_at"]), "duration_ms": m["duration_ms"],
+    }
+
+
+def _page() -> tuple[int, int]:
+    try:
+        page, per_page = int(request.args.get("page", 1)), int(request.args.get("per_page", 100))
+    except ValueError:
+        raise ValidationError("page and per_page must be integers", {"page": ["must be an integer"]}) from None
+    if page < 1 or not 1 <= per_page <= 500:
+        raise ValidationError("page must be 1 or more, per_page 1 to 500", {"per_page": ["1 to 500"]})
+    return page, per_page
+
+
+def register(api: Blueprint) -> None:
+    @api.get("/rules")
+    def rules_index():
+        with unit_of_work() as session:
+            return jsonify({"data": list_rules(session, request.args.get("object"))})
+
+    @api.post("/rules")
+    def rules_create():
+        document = json_body()
+        with unit_of_work() as session:
+            require(session, "customize")
+            return jsonify(create_rule(session, document)), 201
+
+    @api.get("/rules/<rule_id>")
+    def rules_show(rule_id: str):
+        with unit_of_work() as session:
+            return jsonify(get_rule(session, rule_id))
+
+    @api.patch("/rules/<rule_id>")
+    def rules_update(rule_id: str):
+        patch = json_body()
+        with unit_of_work() as session:
+            require(session, "customize")
+            return jsonify(update_rule(session, rule_id, patch))
+
+    @api.delete("/rules/<rule_id>")
+    def rules_delete(rule_id: str):
+        with unit_of_work() as session:
+            require(session, "customize")
+            delete_rule(session, rule_id)
+        return "", 204
+
+    @api.get("/rules/<rule_id>/versions")
+    def rules_versions(rule_id: str):
+        with unit_of_work() as session:
+            row = get_rule_row(session, rule_id)
+            versions = session.conn.execute(
+                sa.select(rule_versions).where(rule_versions.c.rule_id == row.id).order_by(rule_versions.c.version.desc())
+            ).mappings().all()
+            return jsonify({"data": [{"version": v["version"], "definition": v["definition"],
+                                      "created_at": _iso(v["created_at"]), "created_by": v["created_by"]} for v in versions]})
+
+    @api.post("/rules/<rule_id>/test")
+    def rules_test(rule_id: str):
+        document = json_body()
+        if "record_id" not in document:
+            raise ValidationError("say which record to test on: {\"record_id\": ...}", {"record_id": ["required"]})
+        with unit_of_work() as session:
+            require(session, "customize")
+            row = get_rule_row(session, rule_id)
+            return jsonify(test_rule(session, row.id, row.version, document["record_id"]))
+
+    @api.get("/rules/<rule_id>/runs")
+    def rules_runs(rule_id: str):
+        with unit_of_work() as session:
+            row = get_rule_row(session, rule_id)
+            return jsonify(_runs(session, [rule_runs.c.rule_id == row.id]))
+
+    @api.get("/rule-runs")
+    def runs_index():
+        with unit_of_work() as session:
+            criteria = []
+            if "object" in request.args:
+                criteria.append(rule_runs.c.object == request.args["object"])
+            if "record" in request.args:
+                try:
+                    criteria.append(rule_runs.c.record_id == int(request.args["record"]))
+                except ValueError:
+                    raise ValidationError("record must be an id", {"record": ["must be an integer"]}) from None
+            if "status" in request.args:
+                if request.args["status"] not in RUN_STATUSES:
+                    raise ValidationError(f"status is one of {', '.join(RUN_STATUSES)}", {"status": ["unknown status"]})
+                criteria.append(rule_runs.c.status == request.args["status"])
+            return jsonify(_runs(session, criteria))
+
+    @api.get("/notifications")
+    def notifications_index():
+        with unit_of_work() as session:
+            criteria = [notifications.c.user_id == g.actor.user_id]
+            if request.args.get("unread") == "1":
+                criteria.append(notifications.c.read_at.is_(None))
+            rows = session.conn.execute(
+                sa.select(notifications).where(*criteria).order_by(notifications.c.id.desc()).limit(200)
+            ).mappings().all()
+            return jsonify({"data": [{**{k: r[k] for k in ("id", "title", "body", "object", "record_id")},
+                                      "created_at": _iso(r["created_at"]), "read_at": _iso(r["read_at"])} for r in rows]})
+
+    @api.post("/notifications/<notification_id>/read")
+    def notifications_read(notification_id: str):
+        from crm_platform.core.session import utcnow
+
+        with unit_of_work() as session:
+            try:
+                key = int(notification_id)
+            except ValueError:
+                raise NotFound(f"notification {notification_id!r} does not exist") from None
+            result = session.conn.execute(notifications.update().where(
+                notifications.c.id == key, notifications.c.user_id == g.actor.user_id).values(read_at=utcnow()))
+            if result.rowcount != 1:
+                raise NotFound(f"notification {notification_id!r} does not exist")
+        return "", 204
+
+
+def _runs(session: Any, criteria: list[Any]) -> dict[str, Any]:
+    page, per_page = _page()
+    where = sa.and_(sa.true(), *criteria)
+    rows = session.conn.execute(sa.select(rule_runs).where(where).order_by(rule_runs.c.id.desc())
+                                .limit(per_page).offset((page - 1) * per_page)).all()
+    total = session.conn.execute(sa.select(sa.func.count()).select_from(rule_runs).where(where)).scalar_one()
+    return {"data": [run_json(r) for r in rows], "meta": {"total": total, "page": page, "per_page": per_page}}

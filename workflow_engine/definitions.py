@@ -1,0 +1,300 @@
+"""Rule documents: shape (JSON Schema), meaning (against the tenant's metadata), compiled form.
+
+Everything a rule could get wrong is caught when it is saved: unknown fields, operators that do
+not fit a field, values of the wrong type, formulas that do not parse, webhooks to non-http(s)
+URLs, cron strings that do not parse. Each problem is reported under the path it concerns.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import Any
+from urllib.parse import urlparse
+
+from croniter import croniter
+from jinja2 import TemplateSyntaxError
+from jsonschema import Draft202012Validator
+
+from crm_platform.core.errors import CRMError, ExpressionError, ValidationError
+from metadata import conditions
+from metadata.field_types import FIELD_TYPES, deserialize_loose, value_type_of
+from metadata.formulas import Formula
+from metadata.model import ObjectModel, TenantModel
+
+from .templates import compile_template
+
+RECORD_TRIGGERS = frozenset({"on_create", "on_update", "on_create_or_update", "on_field_change", "on_stage_change",
+                             "on_delete"})
+#: Hook name: callables ``(session, object_name, process_name) -> bool`` telling whether an approval
+#: process exists (the approvals module registers it).
+APPROVAL_EXISTS_HOOK = "workflow.approval_exists"
+WRITABLE_SYSTEM = ("owner_id", "stage")
+
+
+@cache
+def _validator() -> Draft202012Validator:
+    text = resources.files("workflow_engine").joinpath("schemas/rule.schema.json").read_text("utf-8")
+    return Draft202012Validator(json.loads(text))
+
+
+@dataclass(frozen=True)
+class CompiledRule:
+    """A rule ready to run: its document plus the compiled condition and actions."""
+
+    id: int
+    version: int
+    name: str
+    object: str
+    document: dict[str, Any]
+    trigger: dict[str, Any]
+    condition: dict[str, Any] | None
+    predicate: Callable[..., bool]
+    actions: tuple[dict[str, Any], ...]
+    active: bool
+    order: int
+    run_once: bool
+
+    @property
+    def type(self) -> str:
+        return self.trigger["type"]
+
+
+class Problems:
+    def __init__(self) -> None:
+        self.errors: dict[str, list[str]] = {}
+
+    def add(self, path: str, message: str) -> None:
+        self.errors.setdefault(path, []).append(message)
+
+    def raise_if_any(self) -> None:
+        if self.errors:
+            path, messages = next(iter(self.errors.items()))
+            raise ValidationError(f"invalid rule: {path}: {messages[0]}", self.errors)
+
+
+def check_rule(document: Any, model: TenantModel, approval_exists: Callable[[str, str], bool] | None = None) -> dict[str, Any]:
+    """Validate a rule document; answers it with its condition normalized to a tree."""
+    problems = Problems()
+    for error in _validator().iter_errors(document):
+        path = ".".join(str(p) for p in error.absolute_path) or "rule"
+        problems.add(path, error.message[:300])
+    problems.raise_if_any()
+    document = dict(document)
+    obj = model.objects.get(document["object"])
+    if obj is None:
+        problems.add("object", f"unknown object {document['object']!r}")
+        problems.raise_if_any()
+    _check_trigger(problems, document["trigger"], obj)
+    document["condition"] = _check_condition(problems, document.get("condition"), obj, document["trigger"]["type"])
+    for index, action in enumerate(document["actions"]):
+        _check_action(problems, f"actions[{index}]", action, obj, model, approval_exists)
+    problems.raise_if_any()
+    return document
+
+
+def _check_trigger(problems: Problems, trigger: dict[str, Any], obj: ObjectModel) -> None:
+    kind = trigger["type"]
+    allowed = {
+        "on_field_change": {"type", "fields", "to"},
+        "on_stage_change": {"type", "from", "to"},
+        "scheduled": {"type", "cron"},
+        "time_relative": {"type", "field", "offset", "direction", "on"},
+    }.get(kind, {"type"})
+    for key in trigger:
+        if key not in allowed:
+            problems.add(f"trigger.{key}", f"{key!r} does not apply to a {kind} trigger")
+    if kind == "on_field_change":
+        fields = trigger.get("fields")
+        if not fields:
+            problems.add("trigger.fields", "name the fields whose change triggers the rule")
+        for name in fields or []:
+            if name not in obj.field_refs:
+                problems.add("trigger.fields", f"unknown field {name!r} of {obj.name}")
+        if "to" in trigger and fields and len(fields) == 1 and fields[0] in obj.field_refs:
+            try:
+                obj.field_refs[fields[0]].coerce(trigger["to"])
+            except ValueError as exc:
+                problems.add("trigger.to", f"not a valid value for {fields[0]}: {exc}")
+    elif kind == "on_stage_change":
+        if not obj.has_pipeline:
+            problems.add("trigger", f"{obj.name} has no pipeline")
+        for key in ("from", "to"):
+            if trigger.get(key) is not None and trigger[key] not in obj.stages:
+                problems.add(f"trigger.{key}", f"unknown stage {trigger[key]!r}")
+    elif kind == "scheduled":
+        cron = trigger.get("cron")
+        if not cron or not croniter.is_valid(cron):
+            problems.add("trigger.cron", f"not a valid cron expression: {cron!r} (e.g. '0 9 * * 1-5')")
+    elif kind == "time_relative":
+        if "offset" not in trigger:
+            problems.add("trigger.offset", "say when: {\"amount\": 72, \"unit\": \"hours\"}")
+        field_name = trigger.get("field")
+        if field_name is not None:
+            ref = obj.field_refs.get(field_name)
+            if ref is None:
+                problems.add("trigger.field", f"unknown field {field_name!r} of {obj.name}")
+            elif ref.kind not in ("date", "datetime"):
+                problems.add("trigger.field", f"{field_name!r} is not a date or datetime field")
+        elif trigger.get("direction") == "before":
+            problems.add("trigger.direction", "'before' needs a date field to count back from")
+
+
+def _check_condition(problems: Problems, condition: Any, obj: ObjectModel, trigger_type: str) -> dict[str, Any] | None:
+    try:
+        if isinstance(condition, str):
+            tree = conditions.parse_expression(condition, obj.field_refs)
+        else:
+            tree = conditions.validate(condition, obj.field_refs)
+        if tree is not None and trigger_type == "scheduled":
+            conditions.compile_clause(tree, obj.field_refs)
+        return tree
+    except CRMError as exc:
+        for key, messages in (exc.details or {"condition": [exc.message]}).items():
+            for message in messages:
+                problems.add("condition" if key in ("filter", "expression") else f"condition.{key}", message)
+        return None
+
+
+def _field_names(obj: ObjectModel) -> list[str]:
+    return [*obj.fields, "id", "created_at", "updated_at", "owner_id", *(["stage"] if obj.has_pipeline else [])]
+
+
+def _check_value(problems: Problems, path: str, obj: ObjectModel, field_name: str, value: Any,
+                 source: ObjectModel) -> None:
+    """A literal value or ``{"formula": ...}`` (evaluated on ``source``) for ``obj.field_name``."""
+    if field_name in obj.fields:
+        fd = obj.fields[field_name]
+        if fd.computed:
+            problems.add(path, f"{field_name!r} is a computed {fd.type} field and cannot be set")
+            return
+        result_type, loader = value_type_of(fd), FIELD_TYPES[fd.type].field(fd, True)
+    elif field_name in WRITABLE_SYSTEM and (field_name != "stage" or obj.has_pipeline):
+        result_type = "integer" if field_name == "owner_id" else "text"
+        loader = None
+    else:
+        problems.add(path, f"unknown or read-only field {field_name!r} of {obj.name}")
+        return
+    if isinstance(value, dict) and set(value) == {"formula"}:
+        try:
+            Formula(value["formula"], _field_names(source), result_type if result_type in
+                    ("text", "integer", "decimal", "currency", "percent", "boolean", "date", "datetime") else "text")
+        except ExpressionError as exc:
+            problems.add(path, exc.message)
+        return
+    if field_name == "stage" and value is not None and value not in obj.stages:
+        problems.add(path, f"unknown stage {value!r}")
+    if loader is not None and value is not None:
+        try:
+            deserialize_loose(loader, value)
+        except ValueError as exc:
+            problems.add(path, f"not a valid value for {field_name}: {exc}")
+
+
+def _check_action(problems: Problems, path: str, action: dict[str, Any], obj: ObjectModel, model: TenantModel,
+                  approval_exists: Callable[[str, str], bool] | None) -> None:
+    kind = action["type"]
+    required = {
+        "set_field": ("field",), "create_record": ("object", "values"), "update_related": ("lookup", "values"),
+        "assign_owner": ("strategy",), "add_tag": ("tag",), "remove_tag": ("tag",), "notify": ("to", "title"),
+        "send_email": ("to", "subject"), "webhook": ("url",), "submit_approval": ("process",),
+    }[kind]
+    for key in required:
+        if key not in action:
+            problems.add(f"{path}.{key}", f"a {kind} action needs {key!r}")
+    if any(k not in action for k in required):
+        return
+    if kind == "set_field":
+        if ("value" in action) == ("formula" in action):
+            problems.add(path, "give either 'value' or 'formula'")
+            return
+        value = {"formula": action["formula"]} if "formula" in action else action["value"]
+        _check_value(problems, f"{path}.value", obj, action["field"], value, obj)
+    elif kind == "create_record":
+        target = model.objects.get(action["object"])
+        if target is None:
+            problems.add(f"{path}.object", f"unknown object {action['object']!r}")
+            return
+        for name, value in action["values"].items():
+            _check_value(problems, f"{path}.values.{name}", target, name, value, obj)
+        missing = [r for r in target.required if r not in action["values"] and r not in target.defaults]
+        if missing:
+            problems.add(f"{path}.values", f"{target.name} requires: {', '.join(missing)}")
+    elif kind == "update_related":
+        if "object" in action:
+            target = model.objects.get(action["object"])
+            lookup = target.fields.get(action["lookup"]) if target else None
+            if target is None:
+                problems.add(f"{path}.object", f"unknown object {action['object']!r}")
+                return
+            if lookup is None or lookup.type != "lookup" or lookup.target != obj.name:
+                problems.add(f"{path}.lookup", f"{action['object']}.{action['lookup']} is not a lookup to {obj.name}")
+                return
+        else:
+            lookup = obj.fields.get(action["lookup"])
+            if lookup is None or lookup.type != "lookup":
+                problems.add(f"{path}.lookup", f"{action['lookup']!r} is not a lookup field of {obj.name}")
+                return
+            target = model.objects[lookup.target]
+        for name, value in action["values"].items():
+            _check_value(problems, f"{path}.values.{name}", target, name, value, obj)
+    elif kind == "assign_owner":
+        strategy = action["strategy"]
+        if strategy == "user" and "user" not in action:
+            problems.add(f"{path}.user", "name the user (an e-mail)")
+        if strategy != "user" and not any(k in action for k in ("team", "users", "territory")):
+            problems.add(path, "say who to choose from: 'team', 'users' or 'territory'")
+        territory = action.get("territory")
+        if territory and territory["field"] not in obj.field_refs:
+            problems.add(f"{path}.territory.field", f"unknown field {territory['field']!r}")
+    elif kind in ("notify", "send_email"):
+        for key in ("title", "subject", "body"):
+            if key in action:
+                try:
+                    compile_template(action[key])
+                except TemplateSyntaxError as exc:
+                    problems.add(f"{path}.{key}", f"template error: {exc.message}")
+    elif kind == "webhook":
+        parsed = urlparse(action["url"])
+        if parsed.scheme not in ("http", "https") or not parsed.netloc:
+            problems.add(f"{path}.url", f"a webhook needs an http(s) URL, not {action['url'][:100]!r}")
+    elif kind == "submit_approval":
+        if approval_exists is not None and not approval_exists(obj.name, action["process"]):
+            problems.add(f"{path}.process", f"no approval process {action['process']!r} on {obj.name}")
+    allowed = {
+        "set_field": {"type", "field", "value", "formula"},
+        "create_record": {"type", "object", "values"},
+        "update_related": {"type", "object", "lookup", "values"},
+        "assign_owner": {"type", "strategy", "team", "users", "user", "territory"},
+        "add_tag": {"type", "tag"}, "remove_tag": {"type", "tag"},
+        "notify": {"type", "to", "title", "body"},
+        "send_email": {"type", "to", "subject", "body"},
+        "webhook": {"type", "url", "secret"},
+        "submit_approval": {"type", "process", "comment"},
+    }[kind]
+    for key in action:
+        if key not in allowed:
+            problems.add(f"{path}.{key}", f"{key!r} does not apply to a {kind} action")
+
+
+def compile_rule(rule_id: int, version: int, document: Mapping[str, Any], model: TenantModel) -> CompiledRule:
+    obj = model.object(document["object"])
+    condition = document.get("condition")
+    predicate = conditions.compile_predicate(condition, obj.field_refs) if condition else (lambda record, previous=None: True)
+    return CompiledRule(
+        id=rule_id,
+        version=version,
+        name=document["name"],
+        object=document["object"],
+        document=dict(document),
+        trigger=dict(document["trigger"]),
+        condition=condition,
+        predicate=predicate,
+        actions=tuple(document["actions"]),
+        active=document.get("active", True),
+        order=document.get("order", 0),
+        run_once=document.get("run_once", False),
+    )

@@ -1,0 +1,208 @@
+"""Matching record events against rules, inside the transaction that made the change.
+
+The engine runs just before a unit of work commits: it evaluates every rule whose trigger fits each
+event, logs the evaluation, and writes a queued run for each match (or a scheduled job for a
+time-relative rule) in the same transaction. So a committed change always has its runs recorded
+(nothing is lost if the process dies right after), and a rolled-back change has none. Queued runs
+are handed to the runner after commit: in-process by default, Celery with a broker.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import date, datetime, time, timedelta, timezone
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+
+from crm_platform.core.events import RECORD_CREATED, RECORD_DELETED, RECORD_UPDATED, STAGE_CHANGED, Event
+from crm_platform.core.session import TenantSession, utcnow
+from metadata import load_model
+
+from .definitions import CompiledRule
+from .rules import active_rules
+from .tables import rule_runs, scheduled_jobs
+
+if TYPE_CHECKING:
+    from metadata.model import ObjectModel
+
+#: Rules that change records make new events; a chain deeper than this is stopped and logged.
+MAX_DEPTH = 5
+RECORD_EVENTS = frozenset({RECORD_CREATED, RECORD_UPDATED, RECORD_DELETED, STAGE_CHANGED})
+RUNNER_SERVICE = "workflow.runner"
+UNITS = {"minutes": 60, "hours": 3600, "days": 86400}
+
+
+def trigger_fits(rule: CompiledRule, event: Event) -> bool:
+    """Does this event start this rule (before looking at its condition)?"""
+    kind = rule.type
+    if kind == "on_create":
+        return event.type == RECORD_CREATED
+    if kind == "on_update":
+        return event.type == RECORD_UPDATED
+    if kind == "on_create_or_update":
+        return event.type in (RECORD_CREATED, RECORD_UPDATED)
+    if kind == "on_delete":
+        return event.type == RECORD_DELETED
+    if kind == "on_stage_change":
+        if event.type != STAGE_CHANGED:
+            return False
+        trigger = rule.trigger
+        return (trigger.get("from") is None or trigger["from"] == event.extra.get("from")) and (
+            trigger.get("to") is None or trigger["to"] == event.extra.get("to")
+        )
+    if kind == "on_field_change":
+        if event.type not in (RECORD_CREATED, RECORD_UPDATED):
+            return False
+        record, previous = event.record or {}, event.previous or {}
+        changed = [
+            name for name in rule.trigger["fields"]
+            if record.get(name) != previous.get(name) and (event.type == RECORD_UPDATED or record.get(name) is not None)
+        ]
+        if not changed:
+            return False
+        if "to" in rule.trigger:
+            return any(_same(record.get(name), rule.trigger["to"]) for name in changed)
+        return True
+    return False
+
+
+def _same(stored: Any, wanted: Any) -> bool:
+    if isinstance(stored, float) and isinstance(wanted, (int, float)) and not isinstance(wanted, bool):
+        return stored == float(wanted)
+    return stored == wanted
+
+
+def typed(obj: ObjectModel, values: Mapping[str, Any] | None, names: Iterable[str]) -> dict[str, Any] | None:
+    """JSON values of an event turned back into the Python values conditions compare against."""
+    if values is None:
+        return None
+    result = dict(values)
+    refs = obj.field_refs
+    for name in names:
+        value = values.get(name)
+        if value is not None and name in refs:
+            try:
+                result[name] = refs[name].coerce(value)
+            except ValueError:
+                result[name] = None
+    return result
+
+
+def condition_fields(tree: Any) -> set[str]:
+    if not isinstance(tree, dict):
+        return set()
+    names: set[str] = set()
+    for rule in tree.get("rules", []):
+        names |= condition_fields(rule) if "rules" in rule else {rule.get("field")}
+    return names
+
+
+def evaluate(rule: CompiledRule, obj: ObjectModel, event: Event) -> bool:
+    names = condition_fields(rule.condition)
+    if event.type == RECORD_DELETED:
+        return bool(rule.predicate(typed(obj, event.previous, names), None))
+    return bool(rule.predicate(typed(obj, event.record, names), typed(obj, event.previous, names)))
+
+
+def event_payload(event: Event) -> dict[str, Any]:
+    return {
+        "id": event.id, "type": event.type, "object": event.object, "record_id": event.record_id,
+        "record": event.record, "previous": event.previous, "extra": event.extra, "depth": event.depth,
+        "actor_id": event.actor_id, "occurred_at": event.occurred_at.isoformat(),
+    }
+
+
+def before_commit(session: TenantSession) -> None:
+    """Session hook: turn this unit of work's record events into rule runs and scheduled jobs."""
+    events = [e for e in session.events if e.type in RECORD_EVENTS and e.object and not e.extra.get("handled")]
+    if not events:
+        return
+    by_object = active_rules(session)
+    if not by_object or not any(e.object in by_object for e in events):
+        return
+    model = load_model(session)
+    now = utcnow()
+    skipped: list[dict[str, Any]] = []
+    queued: list[dict[str, Any]] = []
+    for event in events:
+        rules = by_object.get(event.object)
+        if not rules or event.object not in model.objects:
+            continue
+        obj = model.objects[event.object]
+        for rule in rules:
+            if rule.type == "time_relative":
+                _schedule(session, rule, obj, event, now)
+                continue
+            if rule.type == "scheduled" or not trigger_fits(rule, event):
+                continue
+            base = {
+                "rule_id": rule.id, "rule_version": rule.version, "object": event.object,
+                "record_id": event.record_id, "event_id": event.id, "event_type": event.type,
+                "depth": event.depth, "created_at": now, "attempts": 0,
+            }
+            try:
+                matched = evaluate(rule, obj, event)
+            except Exception as exc:  # a condition that cannot be evaluated is a failed run, not a crash
+                skipped.append({**base, "matched": False, "status": "failed", "error": f"condition: {exc}"})
+                continue
+            if not matched:
+                skipped.append({**base, "matched": False, "status": "skipped"})
+            elif event.depth >= MAX_DEPTH:
+                skipped.append({**base, "matched": True, "status": "stopped", "error":
+                                f"loop protection: rules changed this record {event.depth} times in a chain "
+                                f"(limit {MAX_DEPTH}); the chain was stopped here"})
+            else:
+                queued.append({**base, "matched": True, "status": "queued", "event": event_payload(event),
+                               "next_attempt_at": now})
+    if skipped:
+        session.conn.execute(rule_runs.insert(), [{"event": None, "next_attempt_at": None, **row} for row in skipped])
+    if queued:
+        ids = session.conn.execute(rule_runs.insert().returning(rule_runs.c.id), queued).scalars().all()
+        runner = session.platform.services.get(RUNNER_SERVICE)
+        if runner is not None:
+            tenant = session.tenant
+            session.after_commit(lambda: runner.submit_runs(tenant, list(ids)))
+
+
+def _as_moment(value: Any) -> datetime | None:
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    if isinstance(value, date):
+        return datetime.combine(value, time(0, 0), tzinfo=timezone.utc)
+    return None
+
+
+def _schedule(session: TenantSession, rule: CompiledRule, obj: ObjectModel, event: Event, now: datetime) -> None:
+    """Keep one pending job per (rule, record) at the moment the trigger names."""
+    trigger = rule.trigger
+    pending = sa.and_(scheduled_jobs.c.rule_id == rule.id, scheduled_jobs.c.record_id == event.record_id,
+                      scheduled_jobs.c.status == "pending")
+    if event.type == RECORD_DELETED:
+        session.conn.execute(scheduled_jobs.update().where(pending).values(status="cancelled", finished_at=now))
+        return
+    field_name = trigger.get("field")
+    on = trigger.get("on") or ("create" if field_name is None else "create_or_update")
+    if event.type == STAGE_CHANGED or (on == "create" and event.type != RECORD_CREATED):
+        return
+    if field_name is None:
+        base = event.occurred_at
+    else:
+        if event.type == RECORD_UPDATED and (event.record or {}).get(field_name) == (event.previous or {}).get(field_name):
+            return
+        base = _as_moment(typed(obj, event.record, [field_name]).get(field_name))
+    existing = session.conn.execute(sa.select(scheduled_jobs.c.id, scheduled_jobs.c.due_at).where(pending)).all()
+    if base is None:
+        if existing:
+            session.conn.execute(scheduled_jobs.update().where(pending).values(status="cancelled", finished_at=now))
+        return
+    offset = timedelta(seconds=trigger["offset"]["amount"] * UNITS[trigger["offset"]["unit"]])
+    due = base - offset if trigger.get("direction") == "before" else base + offset
+    if existing and all(_as_moment(row.due_at) == due for row in existing):
+        return
+    if existing:
+        session.conn.execute(scheduled_jobs.update().where(pending).values(status="cancelled", finished_at=now))
+    session.conn.execute(scheduled_jobs.insert().values(
+        rule_id=rule.id, object=event.object, record_id=event.record_id, due_at=due, status="pending",
+        event=event_payload(event), created_at=now,
+    ))
