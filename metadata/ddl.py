@@ -43,8 +43,12 @@ def drop_column(session: TenantSession, table_name: str, name: str) -> None:
     operations(session).drop_column(table_name, name, schema=session.schema)
 
 
-def create_index(session: TenantSession, name: str, table_name: str, column: str, unique: bool = False) -> None:
-    operations(session).create_index(name, table_name, [column], unique=unique, schema=session.schema)
+def create_index(session: TenantSession, name: str, table_name: str, column: str, unique: bool = False,
+                 include_owner: bool = False) -> None:
+    """Index a column; ``include_owner`` appends ``owner_id`` so that lists restricted to some
+    owners (team and own scopes) are answered from the index alone."""
+    columns = [column, "owner_id"] if include_owner else [column]
+    operations(session).create_index(name, table_name, columns, unique=unique, schema=session.schema)
 
 
 def drop_index(session: TenantSession, name: str, table_name: str) -> None:

@@ -294,7 +294,8 @@ class Designer:
 
     def _create_field_indexes(self, obj: ObjectDef, fd: Any) -> None:
         for unique in _index_kinds(fd):
-            ddl.create_index(self.session, index_name(obj.table_name, fd.name, unique), obj.table_name, fd.name, unique)
+            ddl.create_index(self.session, index_name(obj.table_name, fd.name, unique), obj.table_name, fd.name, unique,
+                             include_owner=not unique)
 
     def _drop_field_indexes(self, obj: ObjectDef, fd: Any) -> None:
         for unique in _index_kinds(fd):

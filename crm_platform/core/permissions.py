@@ -191,7 +191,11 @@ def compile_policy(user_id: int | None, team: str | None, role_names: Iterable[s
 
 
 def access_policy(session: TenantSession) -> AccessPolicy:
-    """The acting user's policy; compiled once per (tenant, security version, roles)."""
+    """The acting user's policy, compiled once per (tenant, security version, user, roles, team).
+
+    Roles, users' teams and managers all move the security version, so a cached policy (and the
+    team it has resolved) is never stale.
+    """
     policy = session.cache.get("access_policy")
     if policy is not None:
         return policy
@@ -199,14 +203,13 @@ def access_policy(session: TenantSession) -> AccessPolicy:
     if actor.is_admin:
         policy = compile_policy(actor.user_id, actor.team, actor.roles, [])
     else:
-        key = (session.tenant, security_version(session), actor.roles)
-        cache = session.platform.cache("role_documents")
-        documents = cache.get(key)
-        if documents is None:
-            documents = role_documents(session, actor.roles)
-            if len(cache) > 1024:
+        key = (session.tenant, security_version(session), actor.user_id, actor.roles, actor.team)
+        cache = session.platform.cache("access_policies")
+        policy = cache.get(key)
+        if policy is None:
+            policy = compile_policy(actor.user_id, actor.team, actor.roles, role_documents(session, actor.roles))
+            if len(cache) > 4096:
                 cache.clear()
-            cache[key] = documents
-        policy = compile_policy(actor.user_id, actor.team, actor.roles, documents)
+            cache[key] = policy
     session.cache["access_policy"] = policy
     return policy

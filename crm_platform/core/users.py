@@ -55,6 +55,7 @@ def create_user(
     public = {key: values.get(key) for key in PUBLIC_COLUMNS if key in values}
     public["id"] = user_id
     session.audit("user.create", object="user", record_id=user_id, after=public)
+    _users_changed(session)
     return public
 
 
@@ -174,6 +175,8 @@ def update_user(session: TenantSession, user_id: Any, document: Any) -> dict[str
         raise Conflict("this is the tenant's last active admin; make another admin first")
     if values:
         session.conn.execute(users.update().where(users.c.id == row.id).values(**values))
+        if {"roles", "team", "manager_id", "active"} & set(values):
+            _users_changed(session)
     after = public_user(get_user(session, row.id))
     before = public_user(row)
     changed = [k for k in after if after[k] != before[k]] + (["password"] if "password_hash" in values else [])
@@ -183,6 +186,13 @@ def update_user(session: TenantSession, user_id: Any, document: Any) -> dict[str
         after={**{k: after.get(k) for k in changed if k != "password"}, **({"password": "changed"} if "password_hash" in values else {})},
     )
     return after
+
+
+def _users_changed(session: TenantSession) -> None:
+    """Teams and reporting lines decide scopes: cached access policies must be rebuilt."""
+    from .roles import bump_security_version
+
+    bump_security_version(session)
 
 
 def _admin_count(session: TenantSession) -> int:
