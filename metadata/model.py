@@ -88,6 +88,17 @@ def build_table(obj: ObjectDef, metadata: sa.MetaData) -> sa.Table:
     )
 
 
+def _converter(column: sa.Column[Any]) -> Any:
+    python_type = None
+    try:
+        python_type = column.type.python_type
+    except NotImplementedError:
+        pass
+    if python_type in (str, int, bool):
+        return None
+    return _to_json
+
+
 def _to_json(value: Any) -> Any:
     if value is None or isinstance(value, (str, int, bool)):
         return value
@@ -119,9 +130,27 @@ class ObjectModel:
         self.dependent_picklists = tuple(fd for fd in obj.fields if fd.depends_on)
         self.searchable = tuple(self.table.c[fd.name] for fd in obj.fields if FIELD_TYPES[fd.type].searchable)
         self.record_schema = self._record_schema()
+        self.record_fields = dict(self.record_schema.fields)
         self.field_refs = self._field_refs()
         self.formulas = self._formulas()
         self.columns = tuple(self.table.c.keys())
+        #: (column, converter to JSON or None when the stored value already is JSON).
+        self.dumpers = tuple((column.key, _converter(column)) for column in self.table.c)
+        table = self.table
+        # Statements built once: executing them with parameters skips per-call construction.
+        self.insert_statement = table.insert()
+        self.update_statement = table.update().where(
+            table.c.id == sa.bindparam("_id"), table.c.version == sa.bindparam("_version"))
+        self.exists_statement = sa.select(table.c.id).where(table.c.id == sa.bindparam("_id"))
+        self.row_statement = sa.select(table).where(table.c.id == sa.bindparam("_id"))
+        self.unique_statements = {
+            name: (
+                sa.select(table.c.id).where(table.c[name] == sa.bindparam("_value")).limit(1),
+                sa.select(table.c.id).where(table.c[name] == sa.bindparam("_value"),
+                                            table.c.id != sa.bindparam("_self")).limit(1),
+            )
+            for name in self.unique
+        }
 
     # -- compilation ---------------------------------------------------------------------------
 
@@ -170,7 +199,12 @@ class ObjectModel:
     def dump(self, row: Any) -> dict[str, Any]:
         """A stored row as the API shows it."""
         mapping = row._mapping if hasattr(row, "_mapping") else row
-        return {key: _to_json(mapping[key]) for key in self.columns if key in mapping}
+        shown = {}
+        for key, convert in self.dumpers:
+            if key in mapping:
+                value = mapping[key]
+                shown[key] = convert(value) if convert is not None and value is not None else value
+        return shown
 
 
 def _coercer(field: mm.Field) -> Callable[[Any], Any]:

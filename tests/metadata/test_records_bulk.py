@@ -1,0 +1,54 @@
+"""Bulk creation through the record service: same checks as one by one, batched inserts."""
+
+from __future__ import annotations
+
+import pytest
+
+from crm_platform.core.errors import Conflict, ValidationError
+from metadata import Designer, RecordService
+
+OBJECT = {
+    "name": "member",
+    "label": "Member",
+    "fields": [
+        {"name": "code", "type": "text", "unique": True},
+        {"name": "points", "type": "integer", "min": 0, "default": 0},
+        {"name": "double", "type": "formula", "expression": "points * 2", "result_type": "integer"},
+        {"name": "number", "type": "autonumber", "format": "M-{0000}"},
+    ],
+    "pipeline": {"stages": [{"name": "new"}, {"name": "active"}]},
+}
+
+
+@pytest.fixture
+def service(tenant):
+    with tenant.session() as session:
+        Designer(session).create_object(OBJECT)
+    return tenant
+
+
+def test_create_many_matches_create(service):
+    with service.session() as session:
+        created = RecordService(session).create_many("member", [{"code": f"c{i}", "points": i} for i in range(1203)],
+                                                     batch_size=500)
+    assert len(created) == 1203
+    assert [r["number"] for r in created[:3]] == ["M-0001", "M-0002", "M-0003"]
+    assert created[10]["double"] == 20 and created[10]["stage"] == "new"
+    listed = service.api.get("/records/member?sort=id&per_page=5&page=241").json
+    assert listed["meta"]["total"] == 1203
+    assert [r["code"] for r in listed["data"]] == ["c1200", "c1201", "c1202"]
+    history = service.api.get(f"/records/member/{created[-1]['id']}/stage-history").json["data"]
+    assert history[0]["stage"] == "new"
+
+
+@pytest.mark.parametrize("rows, error, where", [
+    ([{"code": "a"}, {"code": "b", "points": -1}], ValidationError, "rows[1]"),
+    ([{"code": "a"}, {"code": "a"}], Conflict, "rows[1]"),
+    ([{"code": "a"}, {"nope": 1}], ValidationError, "rows[1]"),
+])
+def test_a_bad_row_is_named_and_nothing_is_kept(service, rows, error, where):
+    with pytest.raises(error) as raised:
+        with service.session() as session:
+            RecordService(session).create_many("member", rows)
+    assert raised.value.message.startswith(where)
+    assert service.api.get("/records/member").json["meta"]["total"] == 0
