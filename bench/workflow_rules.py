@@ -26,7 +26,7 @@ def rules_documents() -> list[dict]:
     documents = []
     for i in range(10):
         documents.append({
-            "name": f"rule {i}", "object": "deal", "trigger": {"type": "on_create_or_update"},
+            "name": f"rule {i}", "object": "deal", "trigger": {"type": "on_create" if i % 2 else "on_create_or_update"},
             "condition": {"condition": "AND", "rules": [
                 {"field": "amount", "operator": "greater", "value": 99_000 + i * 50},
                 {"field": "region", "operator": "in", "value": ["east", "north"]},

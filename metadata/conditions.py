@@ -308,7 +308,12 @@ def _pred_node(node: dict[str, Any], fields: Mapping[str, FieldRef]) -> _Test:
     if "rules" not in node:
         return _pred_rule(node, fields[node["field"]])
     children = tuple(_pred_node(child, fields) for child in node["rules"])
-    test = children[0] if len(children) == 1 else _combine(children, node["condition"] == "AND")
+    if len(children) == 1:
+        test = children[0]
+    elif node["condition"] == "AND":
+        test = _all_of(children)
+    else:
+        test = _combine(children, False)
     return _negate(test) if node["not"] else test
 
 
@@ -329,6 +334,22 @@ def _combine(children: tuple[_Test, ...], conjunction: bool) -> _Test:
     return test
 
 
+def _all_of(children: tuple[_Test, ...]) -> _Test:
+    """Kleene AND, stopping at the first false child."""
+
+    def test(record: Mapping[str, Any], previous: Any) -> bool | None:
+        unknown = False
+        for child in children:
+            outcome = child(record, previous)
+            if outcome is False:
+                return False
+            if outcome is None:
+                unknown = True
+        return None if unknown else True
+
+    return test
+
+
 def _negate(inner: _Test) -> _Test:
     def test(record: Mapping[str, Any], previous: Any) -> bool | None:
         outcome = inner(record, previous)
@@ -345,10 +366,46 @@ def _pred_rule(rule: dict[str, Any], field: FieldRef) -> _Test:
     if op_name in ("changed", "changed_to"):
         target = value_test("equal", value) if op_name == "changed_to" else None
         return _pred_changed(name, read, target)
+    if not multi:
+        fused = _fused_scalar(name, op_name, value)
+        if fused is not None:
+            return fused
     check = value_test(op_name, value)
     if multi:
         return lambda record, previous: check(_options_of(record.get(name)))
     return lambda record, previous: check(record.get(name))
+
+
+def _fused_scalar(name: str, op_name: str, value: Any) -> _Test | None:
+    """One closure for the commonest tests (a comparison, ``in``): rules are evaluated on every
+    write, so each saved call level counts. Same semantics as the general path."""
+    if op_name in _COMPARE:
+        compare = _COMPARE[op_name]
+
+        def compared(record: Mapping[str, Any], previous: Any) -> bool | None:
+            v = record.get(name)
+            if v is None:
+                return None
+            try:
+                return compare(v, value) is True
+            except TypeError:
+                return None
+
+        return compared
+    if op_name in ("in", "not_in"):
+        members, negated = frozenset(value), op_name == "not_in"
+
+        def member(record: Mapping[str, Any], previous: Any) -> bool | None:
+            v = record.get(name)
+            if v is None:
+                return None
+            try:
+                return (v in members) != negated
+            except TypeError:
+                return None
+
+        return member
+    return None
 
 
 def _pred_changed(name: str, read: Callable[[Any], Any], target: _ValueTest | None) -> _Test:

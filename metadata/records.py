@@ -215,7 +215,7 @@ class RecordService:
         if model.has_pipeline and values.get("stage"):
             self._enter_stage(model.name, record_id, None, values["stage"], values["created_at"])
         self.session.audit("record.create", object=model.name, record_id=record_id, after=record)
-        self.session.publish(RECORD_CREATED, object=model.name, record_id=record_id, record=record)
+        self.session.publish(RECORD_CREATED, object=model.name, record_id=record_id, record=record, values=values)
         return self.policy.present(model.name, record)
 
     def update(self, object_name: str, record_id: Any, data: Any) -> dict[str, Any]:
@@ -269,12 +269,13 @@ class RecordService:
             "record.update", object=model.name, record_id=current["id"],
             before={k: previous[k] for k in diff_keys}, after={k: record[k] for k in diff_keys},
         )
-        self.session.publish(RECORD_UPDATED, object=model.name, record_id=current["id"], record=record, previous=previous)
+        self.session.publish(RECORD_UPDATED, object=model.name, record_id=current["id"], record=record, previous=previous,
+                             values=merged, previous_values=current)
         if "stage" in changed:
             self._enter_stage(model.name, current["id"], current.get("stage"), changed["stage"], now)
             self.session.publish(
                 STAGE_CHANGED, object=model.name, record_id=current["id"], record=record, previous=previous,
-                extra={"from": current.get("stage"), "to": changed["stage"]},
+                extra={"from": current.get("stage"), "to": changed["stage"]}, values=merged, previous_values=current,
             )
         return record
 
@@ -297,7 +298,8 @@ class RecordService:
         forget_record(self.session, model.name, row.id)
         record = model.dump(row)
         self.session.audit("record.delete", object=model.name, record_id=row.id, before=record)
-        self.session.publish(RECORD_DELETED, object=model.name, record_id=row.id, previous=record)
+        self.session.publish(RECORD_DELETED, object=model.name, record_id=row.id, previous=record,
+                             previous_values=dict(row._mapping))
 
     # -- steps ---------------------------------------------------------------------------------
 

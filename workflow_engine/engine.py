@@ -21,7 +21,7 @@ from metadata import load_model
 
 from .definitions import CompiledRule
 from .rules import active_rules
-from .tables import rule_runs, scheduled_jobs
+from .tables import rule_evaluations, rule_runs, scheduled_jobs
 
 if TYPE_CHECKING:
     from metadata.model import ObjectModel
@@ -98,11 +98,24 @@ def condition_fields(tree: Any) -> set[str]:
     return names
 
 
-def evaluate(rule: CompiledRule, obj: ObjectModel, event: Event) -> bool:
-    names = condition_fields(rule.condition)
+def evaluate(rule: CompiledRule, obj: ObjectModel, event: Event, values: tuple[Any, Any] | None = None) -> bool:
+    """Does the rule's condition hold for the event's record? ``values`` are the typed (record,
+    previous) when the caller already converted them for several rules."""
+    if values is None:
+        values = typed_event(obj, event, condition_fields(rule.condition))
+    record, previous = values
+    return bool(rule.predicate(record, previous))
+
+
+def typed_event(obj: ObjectModel, event: Event, names: Iterable[str]) -> tuple[Any, Any]:
+    """(record, previous) as stored Python values: carried by in-process events, else converted."""
     if event.type == RECORD_DELETED:
-        return bool(rule.predicate(typed(obj, event.previous, names), None))
-    return bool(rule.predicate(typed(obj, event.record, names), typed(obj, event.previous, names)))
+        if event.previous_values is not None:
+            return event.previous_values, None
+        return typed(obj, event.previous, names), None
+    if event.values is not None:
+        return event.values, event.previous_values
+    return typed(obj, event.record, names), typed(obj, event.previous, names)
 
 
 def event_payload(event: Event) -> dict[str, Any]:
@@ -125,29 +138,36 @@ def before_commit(session: TenantSession) -> None:
     now = utcnow()
     skipped: list[dict[str, Any]] = []
     queued: list[dict[str, Any]] = []
+    missed: list[dict[str, Any]] = []
     for event in events:
         rules = by_object.get(event.object)
         if not rules or event.object not in model.objects:
             continue
         obj = model.objects[event.object]
+        names = _rule_fields(session, event.object, rules)
+        values = typed_event(obj, event, names) if names else (event.record or event.previous, event.previous)
+        misses: list[int] = []
         for rule in rules:
             if rule.type == "time_relative":
                 _schedule(session, rule, obj, event, now)
                 continue
             if rule.type == "scheduled" or not trigger_fits(rule, event):
                 continue
+            try:
+                matched = evaluate(rule, obj, event, values)
+                error = None
+            except Exception as exc:  # a condition that cannot be evaluated is a failed run, not a crash
+                matched, error = False, f"condition: {exc}"
+            if not matched and error is None:
+                misses.append(rule.id)
+                continue
             base = {
                 "rule_id": rule.id, "rule_version": rule.version, "object": event.object,
                 "record_id": event.record_id, "event_id": event.id, "event_type": event.type,
                 "depth": event.depth, "created_at": now, "attempts": 0,
             }
-            try:
-                matched = evaluate(rule, obj, event)
-            except Exception as exc:  # a condition that cannot be evaluated is a failed run, not a crash
-                skipped.append({**base, "matched": False, "status": "failed", "error": f"condition: {exc}"})
-                continue
-            if not matched:
-                skipped.append({**base, "matched": False, "status": "skipped"})
+            if error is not None:
+                skipped.append({**base, "matched": False, "status": "failed", "error": error})
             elif event.depth >= MAX_DEPTH:
                 skipped.append({**base, "matched": True, "status": "stopped", "error":
                                 f"loop protection: rules changed this record {event.depth} times in a chain "
@@ -155,6 +175,12 @@ def before_commit(session: TenantSession) -> None:
             else:
                 queued.append({**base, "matched": True, "status": "queued", "event": event_payload(event),
                                "next_attempt_at": now})
+        if misses:
+            missed.append({"object": event.object, "record_id": event.record_id, "event_id": event.id,
+                           "event_type": event.type, "depth": event.depth, "at": now,
+                           "missed": ";" + ";".join(map(str, misses)) + ";"})
+    if missed:
+        session.conn.execute(rule_evaluations.insert(), missed)
     if skipped:
         session.conn.execute(rule_runs.insert(), [{"event": None, "next_attempt_at": None, **row} for row in skipped])
     if queued:
@@ -163,6 +189,14 @@ def before_commit(session: TenantSession) -> None:
         if runner is not None:
             tenant = session.tenant
             session.after_commit(lambda: runner.submit_runs(tenant, list(ids)))
+
+
+def _rule_fields(session: TenantSession, object_name: str, rules: Sequence[CompiledRule]) -> frozenset[str]:
+    """Fields the conditions of an object's rules read: converted once per event for all of them."""
+    memo = session.cache.setdefault("rule_fields", {})
+    if object_name not in memo:
+        memo[object_name] = frozenset().union(*(condition_fields(r.condition) for r in rules))
+    return memo[object_name]
 
 
 def _as_moment(value: Any) -> datetime | None:

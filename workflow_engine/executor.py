@@ -91,15 +91,14 @@ def execute_run(platform: Platform, tenant: str, run_id: int) -> str:
     started = time.perf_counter()
     outbox_ids: list[int] = []
     try:
-        with tenant_session(platform, tenant, Actor.system()) as probe:
-            row = _lock_run(probe, run_id)
-            if row is None or row.status != "queued":
-                return row.status if row is not None else "missing"
-            rule = compiled_version(probe, row.rule_id, row.rule_version)
-        with tenant_session(platform, tenant, rule_actor(rule.name), depth=row.depth + 1) as session:
+        with tenant_session(platform, tenant, Actor.system()) as session:
             row = _lock_run(session, run_id)
             if row is None or row.status != "queued":
                 return row.status if row is not None else "missing"
+            rule = compiled_version(session, row.rule_id, row.rule_version)
+            # From here on the unit of work acts as the rule, one automation step deeper.
+            session.actor, session.depth = rule_actor(rule.name), row.depth + 1
+            session.cache.pop("access_policy", None)
             status, outcomes = _run(session, rule, row)
             session.conn.execute(rule_runs.update().where(rule_runs.c.id == run_id).values(
                 status=status, outcomes=outcomes, attempts=row.attempts + 1, started_at=utcnow(),

@@ -64,6 +64,22 @@ rule_runs = sa.Table(
     sa.UniqueConstraint("rule_id", "event_id", name="uq_sys_rule_runs_event"),
 )
 
+#: Evaluations that did not match, one row per event listing the rules that did not match
+#: (``;3;7;``), so the log says "evaluated, not matched" without a row per rule per write.
+rule_evaluations = sa.Table(
+    "sys_rule_evaluations",
+    tenant_metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("object", sa.String(63), nullable=False),
+    sa.Column("record_id", sa.BigInteger),
+    sa.Column("event_id", sa.String(32), nullable=False),
+    sa.Column("event_type", sa.String(40), nullable=False),
+    sa.Column("depth", sa.Integer, nullable=False),
+    sa.Column("missed", sa.Text, nullable=False),
+    sa.Column("at", UTCDateTime(), nullable=False),
+    sa.Index("ix_sys_rule_evaluations_record", "object", "record_id"),
+)
+
 #: Records a "run once per record" rule has already acted on.
 rule_once = sa.Table(
     "sys_rule_once",
@@ -137,4 +153,91 @@ outbox = sa.Table(
     sa.Column("run_id", sa.Integer),
     sa.Column("created_at", UTCDateTime(), nullable=False),
     sa.Column("sent_at", UTCDateTime()),
+)
+
+#: Approval processes: the current definition; every saved version is kept in
+#: ``sys_approval_process_versions`` (a request keeps the version it was submitted under).
+approval_processes = sa.Table(
+    "sys_approval_processes",
+    tenant_metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("object", sa.String(63), nullable=False, index=True),
+    sa.Column("definition", sa.JSON, nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("active", sa.Boolean, nullable=False),
+    sa.Column("deleted", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
+)
+
+approval_process_versions = sa.Table(
+    "sys_approval_process_versions",
+    tenant_metadata,
+    sa.Column("process_id", sa.Integer, primary_key=True),
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("definition", sa.JSON, nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("created_by", sa.Integer),
+)
+
+#: One record submitted to one process version: pending, then approved, rejected or recalled.
+approval_requests = sa.Table(
+    "sys_approval_requests",
+    tenant_metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("process_id", sa.Integer, nullable=False),
+    sa.Column("process_version", sa.Integer, nullable=False),
+    sa.Column("process_name", sa.String(200), nullable=False),
+    sa.Column("object", sa.String(63), nullable=False),
+    sa.Column("record_id", sa.BigInteger, nullable=False),
+    #: pending, approved, rejected, recalled
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("step_index", sa.Integer),
+    sa.Column("step_name", sa.String(100)),
+    sa.Column("submitted_by", sa.Integer),
+    sa.Column("comment", sa.Text),
+    sa.Column("submitted_at", UTCDateTime(), nullable=False),
+    sa.Column("decided_at", UTCDateTime()),
+    sa.Column("decided_by", sa.Integer),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
+    sa.Index("ix_sys_approval_requests_record", "object", "record_id", "status"),
+    sa.Index("ix_sys_approval_requests_status", "status"),
+)
+
+#: One approver's part in one step of a request.
+approval_tasks = sa.Table(
+    "sys_approval_tasks",
+    tenant_metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("request_id", sa.Integer, nullable=False, index=True),
+    sa.Column("step_index", sa.Integer, nullable=False),
+    sa.Column("step_name", sa.String(100), nullable=False),
+    sa.Column("approver_id", sa.Integer, nullable=False),
+    #: pending, approved, rejected, delegated, escalated, skipped
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("comment", sa.Text),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("decided_at", UTCDateTime()),
+    sa.Column("due_at", UTCDateTime(), index=True),
+    #: for a delegated or escalated task: who received it
+    sa.Column("delegated_to", sa.Integer),
+    sa.Index("ix_sys_approval_tasks_approver", "approver_id", "status"),
+)
+
+#: Who did what to a request, when, under which process version (never updated or deleted).
+approval_history = sa.Table(
+    "sys_approval_history",
+    tenant_metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("request_id", sa.Integer, nullable=False, index=True),
+    sa.Column("at", UTCDateTime(), nullable=False),
+    sa.Column("user_id", sa.Integer),
+    sa.Column("user_email", sa.String(254)),
+    sa.Column("action", sa.String(30), nullable=False),
+    sa.Column("step_index", sa.Integer),
+    sa.Column("step_name", sa.String(100)),
+    sa.Column("comment", sa.Text),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("details", sa.JSON),
 )

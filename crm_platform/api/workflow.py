@@ -10,25 +10,13 @@ from flask import Blueprint, g, jsonify, request
 from crm_platform.core.errors import NotFound, ValidationError
 from workflow_engine import create_rule, delete_rule, get_rule, list_rules, test_rule, update_rule
 from workflow_engine.rules import get_rule_row
-from workflow_engine.tables import notifications, rule_runs, rule_versions
+from workflow_engine.log import RUN_STATUSES, rule_log
+from workflow_engine.tables import notifications, rule_versions
 
 from .context import json_body, require, unit_of_work
 
-RUN_STATUSES = ("skipped", "queued", "succeeded", "failed", "cancelled", "stopped")
-
-
 def _iso(value: Any) -> str | None:
     return value.isoformat().replace("+00:00", "Z") if value is not None else None
-
-
-def run_json(row: Any) -> dict[str, Any]:
-    m = row._mapping
-    return {
-        "id": m["id"], "rule_id": m["rule_id"], "rule_version": m["rule_version"], "object": m["object"],
-        "record_id": m["record_id"], "event_type": m["event_type"], "depth": m["depth"], "matched": m["matched"],
-        "status": m["status"], "attempts": m["attempts"], "outcomes": m["outcomes"], "error": m["error"],
-        "created_at": _iso(m["created_at"]), "finished_at": _iso(m["finished_at"]), "duration_ms": m["duration_ms"],
-    }
 
 
 def _page() -> tuple[int, int]:
@@ -97,24 +85,19 @@ def register(api: Blueprint) -> None:
     def rules_runs(rule_id: str):
         with unit_of_work() as session:
             row = get_rule_row(session, rule_id)
-            return jsonify(_runs(session, [rule_runs.c.rule_id == row.id]))
+            return jsonify(_log(session, rule_id=row.id))
 
     @api.get("/rule-runs")
     def runs_index():
         with unit_of_work() as session:
-            criteria = []
-            if "object" in request.args:
-                criteria.append(rule_runs.c.object == request.args["object"])
-            if "record" in request.args:
-                try:
-                    criteria.append(rule_runs.c.record_id == int(request.args["record"]))
-                except ValueError:
-                    raise ValidationError("record must be an id", {"record": ["must be an integer"]}) from None
-            if "status" in request.args:
-                if request.args["status"] not in RUN_STATUSES:
-                    raise ValidationError(f"status is one of {', '.join(RUN_STATUSES)}", {"status": ["unknown status"]})
-                criteria.append(rule_runs.c.status == request.args["status"])
-            return jsonify(_runs(session, criteria))
+            record = request.args.get("record")
+            if record is not None and not record.isdigit():
+                raise ValidationError("record must be an id", {"record": ["must be an integer"]})
+            status = request.args.get("status")
+            if status is not None and status not in RUN_STATUSES:
+                raise ValidationError(f"status is one of {', '.join(RUN_STATUSES)}", {"status": ["unknown status"]})
+            return jsonify(_log(session, object_name=request.args.get("object"),
+                                record_id=int(record) if record else None, status=status))
 
     @api.get("/notifications")
     def notifications_index():
@@ -144,10 +127,7 @@ def register(api: Blueprint) -> None:
         return "", 204
 
 
-def _runs(session: Any, criteria: list[Any]) -> dict[str, Any]:
+def _log(session: Any, **filters: Any) -> dict[str, Any]:
     page, per_page = _page()
-    where = sa.and_(sa.true(), *criteria)
-    rows = session.conn.execute(sa.select(rule_runs).where(where).order_by(rule_runs.c.id.desc())
-                                .limit(per_page).offset((page - 1) * per_page)).all()
-    total = session.conn.execute(sa.select(sa.func.count()).select_from(rule_runs).where(where)).scalar_one()
-    return {"data": [run_json(r) for r in rows], "meta": {"total": total, "page": page, "per_page": per_page}}
+    entries, total = rule_log(session, page=page, per_page=per_page, **filters)
+    return {"data": entries, "meta": {"total": total, "page": page, "per_page": per_page}}

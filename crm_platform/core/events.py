@@ -37,6 +37,10 @@ class Event:
     depth: int = 0
     id: str = field(default_factory=lambda: uuid.uuid4().hex)
     occurred_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    #: The record's stored Python values (Decimal, date...) when the event is handled in the
+    #: process that made it; never serialized. Saves subscribers converting ``record`` back.
+    values: dict[str, Any] | None = field(default=None, compare=False, repr=False)
+    previous_values: dict[str, Any] | None = field(default=None, compare=False, repr=False)
 
 
 Handler = Callable[[Event], None]
