@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from .approval_definitions import create_process, delete_process, get_process, list_processes, update_process
+from .approvals import WORKFLOW_TICK_HOOK, decide, delegate, escalate_due, get_request, list_requests, recall, submit
 from .engine import MAX_DEPTH, RUNNER_SERVICE
 from .executor import execute_run, test_rule
 from .rules import create_rule, delete_rule, get_rule, list_rules, update_rule
@@ -15,13 +17,26 @@ if TYPE_CHECKING:
 __all__ = [
     "MAX_DEPTH",
     "RUNNER_SERVICE",
+    "WORKFLOW_TICK_HOOK",
+    "create_process",
     "create_rule",
+    "decide",
+    "delegate",
+    "delete_process",
     "delete_rule",
+    "escalate_due",
     "execute_run",
+    "get_process",
+    "get_request",
     "get_rule",
     "init_platform",
+    "list_processes",
+    "list_requests",
     "list_rules",
+    "recall",
+    "submit",
     "test_rule",
+    "update_process",
     "update_rule",
 ]
 
@@ -30,7 +45,11 @@ def init_platform(platform: Platform) -> None:
     """Register the engine's tables and hooks; the embedded runner unless one is already set."""
     from crm_platform.core.session import BEFORE_COMMIT_HOOK
     from metadata import REFERENCE_HOOK
+    from metadata.records import RECORD_GUARD_HOOK
 
+    from . import approval_definitions, approvals
+    from .actions import SUBMIT_APPROVAL_HOOK
+    from .definitions import APPROVAL_EXISTS_HOOK
     from .engine import before_commit
     from .rules import follow_metadata_change
     from .runner import InProcessRunner
@@ -39,3 +58,9 @@ def init_platform(platform: Platform) -> None:
     platform.add_hook(BEFORE_COMMIT_HOOK, before_commit)
     platform.add_hook(REFERENCE_HOOK, follow_metadata_change)
     platform.services.setdefault(RUNNER_SERVICE, InProcessRunner(platform))
+    # Approvals: lock records under review, let rules name and submit to processes, escalate on tick.
+    platform.add_hook(RECORD_GUARD_HOOK, approvals.record_guard)
+    platform.add_hook(APPROVAL_EXISTS_HOOK, approvals.approval_exists)
+    platform.add_hook(SUBMIT_APPROVAL_HOOK, approvals.submit_from_rule)
+    platform.add_hook(WORKFLOW_TICK_HOOK, approvals.escalate_due)
+    platform.add_hook(REFERENCE_HOOK, approval_definitions.follow_metadata_change)

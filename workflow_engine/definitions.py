@@ -298,3 +298,23 @@ def compile_rule(rule_id: int, version: int, document: Mapping[str, Any], model:
         order=document.get("order", 0),
         run_once=document.get("run_once", False),
     )
+
+
+@cache
+def _action_validator() -> Draft202012Validator:
+    schema = _validator().schema
+    return Draft202012Validator({"$ref": "#/$defs/action", "$defs": schema["$defs"]})
+
+
+def check_actions(actions: list[Any], path: str, obj: ObjectModel, model: TenantModel,
+                  approval_exists: Callable[[str, str], bool] | None = None) -> dict[str, list[str]]:
+    """Problems (by path) of action documents run on ``obj`` outside a rule (approval outcomes)."""
+    problems = Problems()
+    for index, action in enumerate(actions):
+        where = f"{path}[{index}]"
+        shape = list(_action_validator().iter_errors(action))
+        for error in shape:
+            problems.add(".".join([where, *(str(p) for p in error.absolute_path)]), error.message[:300])
+        if not shape:
+            _check_action(problems, where, action, obj, model, approval_exists)
+    return problems.errors

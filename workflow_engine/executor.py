@@ -40,7 +40,7 @@ class Runner(Protocol):
 
 def rule_actor(rule_name: str) -> Actor:
     """Rules act with full rights; the audit names the rule that acted."""
-    return Actor(user_id=None, email=f"rule:{rule_name}"[:254], roles=("admin",))
+    return Actor(user_id=None, email=f"rule:{rule_name}"[:254], roles=("admin",), automated=True)
 
 
 def _lock_run(session: TenantSession, run_id: int) -> Any:

@@ -11,7 +11,7 @@ if TYPE_CHECKING:
 
 
 def init_app(app: Flask) -> None:
-    from . import objects, openapi, records, security, workflow
+    from . import approvals, objects, openapi, records, security, workflow
     from .context import authenticate
     from .errors import register_error_handlers
 
@@ -21,6 +21,7 @@ def init_app(app: Flask) -> None:
     records.register(api)
     security.register(api)
     workflow.register(api)
+    approvals.register(api)
     openapi.register(api)
     register_error_handlers(app, api)
     app.register_blueprint(api)

@@ -26,6 +26,8 @@ class Actor:
     roles: tuple[str, ...] = ()
     team: str | None = None
     read_only: bool = False
+    #: True for rules and approval outcomes acting on their own (not a person at a keyboard).
+    automated: bool = False
 
     @property
     def is_admin(self) -> bool:
