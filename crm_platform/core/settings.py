@@ -18,6 +18,12 @@ ENVIRONMENT_KEYS: dict[str, Any] = {
     "CRM_ARGON2_PARALLELISM": 1,
     "CRM_SESSION_COOKIE_SECURE": False,
     "CRM_LOGIN_MAX_FAILURES": 5,
+    "CRM_SMTP_HOST": "127.0.0.1",
+    "CRM_SMTP_PORT": 25,
+    "CRM_SMTP_USER": None,
+    "CRM_SMTP_PASSWORD": None,
+    "CRM_SMTP_STARTTLS": False,
+    "CRM_MAIL_FROM": "crm@localhost",
     "CRM_LOGIN_LOCK_MINUTES": 15,
 }
 
