@@ -25,7 +25,8 @@ from .field_types import fits_column
 from .model import WRITABLE_SYSTEM_FIELDS, ObjectModel, TenantModel, load_model
 from .query import ListQuery, list_records, parse_list_arguments
 from .tables import autonumber_counters, stage_history
-from .tags import forget_record
+from .activities import forget_activities
+from .tags import forget_record, tagged_criterion
 
 #: Hook name: callables ``(session, object_name, record_id, action)`` that may refuse a change to a
 #: record by raising (approvals lock records under review). ``action`` is "update" or "delete".
@@ -89,11 +90,15 @@ class RecordService:
 
     def parse_list(self, object_name: str, arguments: Mapping[str, Any], max_per_page: int = 500,
                    extra_parameters: frozenset[str] = frozenset()) -> ListQuery:
-        """Read list parameters as this reader may use them: hidden and masked fields are unknown."""
+        """Read list parameters as this reader may use them: hidden and masked fields are unknown.
+        ``tag=vip`` (repeatable) keeps records carrying every tag given."""
         model = self.object(object_name)
         self.policy.require(model.name, "read")
-        return parse_list_arguments(model, arguments, max_per_page, extra_parameters,
-                                    unreadable=self.policy.unreadable(model.name))
+        query = parse_list_arguments(model, arguments, max_per_page, extra_parameters | {"tag"},
+                                     unreadable=self.policy.unreadable(model.name))
+        for tag in arguments.get("tag", []):
+            query.criteria.append(tagged_criterion(model.table, model.name, tag))
+        return query
 
     def list(self, object_name: str, query: ListQuery) -> tuple[list[dict[str, Any]], int]:
         model = self.object(object_name)
@@ -296,6 +301,7 @@ class RecordService:
             stage_history.delete().where(stage_history.c.object == model.name, stage_history.c.record_id == row.id)
         )
         forget_record(self.session, model.name, row.id)
+        forget_activities(self.session, model.name, row.id)
         record = model.dump(row)
         self.session.audit("record.delete", object=model.name, record_id=row.id, before=record)
         self.session.publish(RECORD_DELETED, object=model.name, record_id=row.id, previous=record,

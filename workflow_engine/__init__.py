@@ -46,8 +46,9 @@ def init_platform(platform: Platform) -> None:
     from crm_platform.core.session import BEFORE_COMMIT_HOOK
     from metadata import REFERENCE_HOOK
     from metadata.records import RECORD_GUARD_HOOK
+    from metadata.timeline import TIMELINE_HOOK
 
-    from . import approval_definitions, approvals
+    from . import approval_definitions, approval_inbox, approvals
     from .actions import SUBMIT_APPROVAL_HOOK
     from .definitions import APPROVAL_EXISTS_HOOK
     from .engine import before_commit
@@ -64,3 +65,4 @@ def init_platform(platform: Platform) -> None:
     platform.add_hook(SUBMIT_APPROVAL_HOOK, approvals.submit_from_rule)
     platform.add_hook(WORKFLOW_TICK_HOOK, approvals.escalate_due)
     platform.add_hook(REFERENCE_HOOK, approval_definitions.follow_metadata_change)
+    platform.add_hook(TIMELINE_HOOK, approval_inbox.timeline_entries)

@@ -171,3 +171,15 @@ def _records_for(session: TenantSession, keys: set[tuple[str, int]]) -> dict[tup
                 break
             found.update({(object_name, row["id"]): row for row in rows})
     return found
+
+
+def timeline_entries(session: TenantSession, object_name: str, record_id: int) -> list[dict[str, Any]]:
+    """``record.timeline`` hook: every approval step of the record's requests."""
+    rows = session.conn.execute(
+        sa.select(approval_history, approval_requests.c.process_name)
+        .join(approval_requests, approval_requests.c.id == approval_history.c.request_id)
+        .where(approval_requests.c.object == object_name, approval_requests.c.record_id == record_id)
+    ).mappings().all()
+    return [{"kind": "approval", "at": _iso(r["at"]), "user_id": r["user_id"], "user": r["user_email"],
+             "request_id": r["request_id"], "process": r["process_name"], "action": r["action"],
+             "step": r["step_name"], "comment": r["comment"], "version": r["version"]} for r in rows]

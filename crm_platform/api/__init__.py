@@ -11,7 +11,7 @@ if TYPE_CHECKING:
 
 
 def init_app(app: Flask) -> None:
-    from . import approvals, objects, openapi, records, security, workflow
+    from . import approvals, data, objects, openapi, records, security, workflow
     from .context import authenticate
     from .errors import register_error_handlers
 
@@ -19,6 +19,7 @@ def init_app(app: Flask) -> None:
     api.before_request(authenticate)
     objects.register(api)
     records.register(api)
+    data.register(api)
     security.register(api)
     workflow.register(api)
     approvals.register(api)

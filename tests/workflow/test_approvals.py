@@ -572,3 +572,12 @@ def test_a_rule_may_still_change_the_record_it_submitted(sales):
     assert [r["status"] for r in runs if r["kind"] == "run"] == ["succeeded"]
     # people are still locked out
     assert sales.api["rep"].patch(f"/records/quote/{quote['id']}", json={"title": "x"}).status_code == 409
+
+
+def test_the_record_timeline_shows_the_approval(sales):
+    sales.process()
+    quote = sales.quote(discount=25)
+    request = sales.submit(quote)
+    entries = sales.admin.get(f"/records/quote/{quote['id']}/timeline").json["data"]
+    approvals = [e for e in entries if e["kind"] == "approval"]
+    assert approvals and approvals[-1]["request_id"] == request["id"] and approvals[-1]["process"] == "big discount"

@@ -1,0 +1,113 @@
+"""Record data beyond fields: tags, activities and the timeline."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, g, jsonify, request
+
+from crm_platform.core.errors import PermissionDenied, ValidationError
+from crm_platform.core.permissions import access_policy
+from metadata import RecordService
+from metadata.activities import add_activity, delete_activity, due_tasks, get_activity, record_activities, update_activity
+from metadata.tags import add_tags, clean_tags, remove_tags, tags_of
+from metadata.timeline import timeline
+
+from .context import json_body, unit_of_work
+
+
+def _readable(session: Any, object_name: str, record_id: str) -> dict[str, Any]:
+    """The record if the caller may read it (else 403/404, as for the record itself)."""
+    return RecordService(session).get(object_name, record_id)
+
+
+def _writable(session: Any, object_name: str, record_id: str) -> dict[str, Any]:
+    record = _readable(session, object_name, record_id)
+    policy = access_policy(session)
+    scope = policy.require(object_name, "update")
+    if not policy.covers(session, scope, record.get("owner_id")):
+        raise PermissionDenied(f"you may not change {object_name} {record['id']}")
+    return record
+
+
+def _integer(name: str, default: int) -> int:
+    raw = request.args.get(name)
+    if raw is None:
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ValidationError(f"{name} must be an integer", {name: ["must be an integer"]}) from None
+
+
+def register(api: Blueprint) -> None:
+    @api.get("/records/<name>/<record_id>/tags")
+    def tags_index(name: str, record_id: str):
+        with unit_of_work() as session:
+            record = _readable(session, name, record_id)
+            return jsonify({"tags": tags_of(session, name, record["id"])})
+
+    @api.post("/records/<name>/<record_id>/tags")
+    def tags_add(name: str, record_id: str):
+        tags = clean_tags(json_body().get("tags"))
+        with unit_of_work() as session:
+            record = _writable(session, name, record_id)
+            add_tags(session, name, record["id"], tags)
+            return jsonify({"tags": tags_of(session, name, record["id"])})
+
+    @api.delete("/records/<name>/<record_id>/tags")
+    def tags_remove(name: str, record_id: str):
+        tags = clean_tags(json_body().get("tags"))
+        with unit_of_work() as session:
+            record = _writable(session, name, record_id)
+            remove_tags(session, name, record["id"], tags)
+            return jsonify({"tags": tags_of(session, name, record["id"])})
+
+    @api.get("/records/<name>/<record_id>/activities")
+    def activities_index(name: str, record_id: str):
+        with unit_of_work() as session:
+            record = _readable(session, name, record_id)
+            return jsonify({"data": record_activities(session, name, record["id"])})
+
+    @api.post("/records/<name>/<record_id>/activities")
+    def activities_create(name: str, record_id: str):
+        document = json_body()
+        with unit_of_work() as session:
+            record = _readable(session, name, record_id)
+            return jsonify(add_activity(session, name, record["id"], g.actor.user_id, document)), 201
+
+    def _own_activity(session: Any, activity_id: str) -> dict[str, Any]:
+        activity = get_activity(session, activity_id)
+        _readable(session, activity["object"], activity["record_id"])  # 404 unless the record is readable
+        policy = access_policy(session)
+        if activity["owner_id"] != g.actor.user_id and not policy.is_admin:
+            _writable(session, activity["object"], activity["record_id"])
+        return activity
+
+    @api.patch("/activities/<activity_id>")
+    def activities_update(activity_id: str):
+        document = json_body()
+        with unit_of_work() as session:
+            _own_activity(session, activity_id)
+            return jsonify(update_activity(session, activity_id, document))
+
+    @api.delete("/activities/<activity_id>")
+    def activities_delete(activity_id: str):
+        with unit_of_work() as session:
+            _own_activity(session, activity_id)
+            delete_activity(session, activity_id)
+        return "", 204
+
+    @api.get("/activities")
+    def activities_due():
+        """The caller's open activities: ``due=today`` or ``due=overdue``."""
+        with unit_of_work() as session:
+            return jsonify({"data": due_tasks(session, g.actor.user_id, request.args.get("due", "overdue"))})
+
+    @api.get("/records/<name>/<record_id>/timeline")
+    def record_timeline(name: str, record_id: str):
+        with unit_of_work() as session:
+            record = _readable(session, name, record_id)
+            page, per_page = _integer("page", 1), _integer("per_page", 50)
+            entries, total = timeline(session, access_policy(session), name, record["id"], page, per_page)
+            return jsonify({"data": entries, "meta": {"total": total, "page": page, "per_page": per_page}})
