@@ -31,8 +31,10 @@ def authenticate() -> None:
 
 
 @contextmanager
-def unit_of_work() -> Iterator[TenantSession]:
-    write = request.method not in {"GET", "HEAD", "OPTIONS"}
+def unit_of_work(write: bool | None = None) -> Iterator[TenantSession]:
+    """The request's unit of work; reads take no write lock unless they write (an audited export)."""
+    if write is None:
+        write = request.method not in {"GET", "HEAD", "OPTIONS"}
     with tenant_session(get_platform(), g.tenant, g.actor, write=write) as session:
         yield session
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, g, jsonify, request
+from flask import Blueprint, Response, g, jsonify, request
 
 from crm_platform.core.errors import PermissionDenied, ValidationError
 from crm_platform.core.permissions import access_policy
 from metadata import RecordService
+from metadata.exporting import FORMATS, export_rows, render_export
 from metadata.activities import add_activity, delete_activity, due_tasks, get_activity, record_activities, update_activity
 from metadata.tags import add_tags, clean_tags, remove_tags, tags_of
 from metadata.timeline import timeline
@@ -41,6 +42,22 @@ def _integer(name: str, default: int) -> int:
 
 
 def register(api: Blueprint) -> None:
+    @api.get("/records/<name>/export")
+    def records_export(name: str):
+        """The filtered list as CSV or XLSX (``format=csv|xlsx`` plus any list filter)."""
+        fmt = request.args.get("format", "csv")
+        with unit_of_work(write=True) as session:
+            service = RecordService(session)
+            columns, labels, rows = export_rows(service, name, request.args.to_dict(flat=False))
+            content, count = render_export(fmt, labels, rows)
+            filters = {k: v for k, v in request.args.to_dict(flat=False).items() if k != "format"}
+            session.audit("record.export", object=name, after={"format": fmt, "rows": count, "columns": columns,
+                                                               "filters": filters})
+        return Response(content, mimetype=FORMATS[fmt].split(";")[0], headers={
+            "Content-Disposition": f'attachment; filename="{name}.{fmt}"',
+            "Content-Type": FORMATS[fmt],
+        })
+
     @api.get("/records/<name>/<record_id>/tags")
     def tags_index(name: str, record_id: str):
         with unit_of_work() as session:

@@ -82,3 +82,36 @@ def test_timeline_and_activities_follow_permissions(api, customer, tenant, clien
     text = str(entries)
     assert "s2" not in text and "secret" not in text and "13900000000" not in text and "*******0000" in text
     assert viewer.post(f"/records/customer/{customer['id']}/tags", json={"tags": ["x"]}).status_code == 403
+
+
+def test_export_honours_filters_permissions_and_escapes_formulas(api, customer, tenant, client):
+    import csv
+    import io
+
+    from openpyxl import load_workbook
+
+    api.post("/records/customer", json={"title": "=cmd|' /C calc'!A0", "phone": "13700000000", "secret": "s3"})
+    response = api.get("/records/customer/export?format=csv&sort=id")
+    assert response.status_code == 200 and response.headers["Content-Type"].startswith("text/csv")
+    rows = list(csv.reader(io.StringIO(response.get_data().decode("utf-8-sig"))))
+    assert rows[0][:3] == ["id", "stage", "title"] and len(rows) == 3
+    assert rows[2][2] == "'=cmd|' /C calc'!A0"
+    filtered = api.get("/records/customer/export", query_string={"format": "xlsx", "title": "华东教育"})
+    sheet = load_workbook(io.BytesIO(filtered.get_data())).active
+    assert [c.value for c in next(sheet.iter_rows(min_row=2, max_row=2))][2] == "华东教育"
+    assert sheet.max_row == 2
+    audit = api.get("/audit?action=record.export").json["data"]
+    assert audit[0]["after"]["rows"] == 1 and audit[0]["after"]["format"] == "xlsx"
+    api.put("/roles/exporter", json={"permissions": {"customer": {"read": "all", "export": "all"}},
+                                     "field_access": {"customer": {"secret": "hidden", "phone": "masked"}}})
+    api.put("/roles/reader", json={"permissions": {"customer": {"read": "all"}}})
+    users = {}
+    for email, role in (("e@x.com", "exporter"), ("r@x.com", "reader")):
+        users[role] = api.post("/users", json={"email": email, "password": "password-1", "roles": [role]}).json["id"]
+    exporter = ApiClient(client, create_token(tenant.platform, tenant.slug, users["exporter"]))
+    reader = ApiClient(client, create_token(tenant.platform, tenant.slug, users["reader"]))
+    assert reader.get("/records/customer/export").status_code == 403
+    text = exporter.get("/records/customer/export?sort=id").get_data().decode("utf-8-sig")
+    assert "secret" not in text and "s3" not in text and "13700000000" not in text and "*******0000" in text
+    assert exporter.get("/records/customer/export?secret=s3").status_code == 422
+    assert api.get("/records/customer/export?format=pdf").status_code == 422
