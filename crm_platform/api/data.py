@@ -4,17 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
+import sqlalchemy as sa
 from flask import Blueprint, Response, g, jsonify, request
 
 from crm_platform.core.errors import PermissionDenied, ValidationError
 from crm_platform.core.permissions import access_policy
-from metadata import RecordService
+from metadata import RecordService, duplicates
 from metadata.exporting import FORMATS, export_rows, render_export
 from metadata.activities import add_activity, delete_activity, due_tasks, get_activity, record_activities, update_activity
 from metadata.tags import add_tags, clean_tags, remove_tags, tags_of
 from metadata.timeline import timeline
 
-from .context import json_body, unit_of_work
+from .context import json_body, require, unit_of_work
 
 
 def _readable(session: Any, object_name: str, record_id: str) -> dict[str, Any]:
@@ -42,6 +43,50 @@ def _integer(name: str, default: int) -> int:
 
 
 def register(api: Blueprint) -> None:
+    @api.get("/duplicate-rules")
+    def duplicate_rules_index():
+        with unit_of_work() as session:
+            return jsonify({"data": duplicates.list_rules(session, request.args.get("object"))})
+
+    @api.post("/duplicate-rules")
+    def duplicate_rules_create():
+        document = json_body()
+        with unit_of_work() as session:
+            require(session, "customize")
+            object_name = document.get("object")
+            if not isinstance(object_name, str):
+                raise ValidationError("say which object the rule is for", {"object": ["required"]})
+            return jsonify(duplicates.create_rule(session, object_name, document)), 201
+
+    @api.delete("/duplicate-rules/<rule_id>")
+    def duplicate_rules_delete(rule_id: str):
+        with unit_of_work() as session:
+            require(session, "customize")
+            duplicates.delete_rule(session, rule_id)
+        return "", 204
+
+    @api.get("/duplicates/<name>")
+    def duplicates_scan(name: str):
+        """Groups of likely duplicates, limited to records the caller may read."""
+        with unit_of_work() as session:
+            service = RecordService(session)
+            model = service.object(name)
+            policy = access_policy(session)
+            scope = policy.require(name, "read")
+            groups = duplicates.scan(session, name)
+            criterion = policy.criterion(session, model.table, scope)
+            if criterion is not None:
+                readable = set(session.conn.execute(sa.select(model.table.c.id).where(criterion)).scalars())
+                groups = [{**g, "records": [i for i in g["records"] if i in readable]} for g in groups]
+                groups = [g for g in groups if len(g["records"]) > 1]
+            return jsonify({"data": groups})
+
+    @api.post("/records/<name>/merge")
+    def records_merge(name: str):
+        document = json_body()
+        with unit_of_work() as session:
+            return jsonify(duplicates.merge(session, name, document))
+
     @api.get("/records/<name>/export")
     def records_export(name: str):
         """The filtered list as CSV or XLSX (``format=csv|xlsx`` plus any list filter)."""

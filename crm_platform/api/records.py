@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, jsonify, request
 
+from crm_platform.core.errors import Conflict
 from metadata import RecordService
+from metadata.duplicates import matches_for
 
 from .context import json_body, unit_of_work
 
@@ -20,9 +22,22 @@ def register(api: Blueprint) -> None:
 
     @api.post("/records/<name>")
     def create_record(name: str):
+        """Create a record; duplicate rules may block it (409) or flag it (``X-CRM-Duplicates``)."""
         data = json_body()
         with unit_of_work() as session:
-            return jsonify(RecordService(session).create(name, data)), 201
+            service = RecordService(session)
+            service.object(name)
+            found = matches_for(session, name, data)
+            blocking = [f for f in found if f["action"] == "block"]
+            if blocking:
+                raise Conflict(
+                    f"looks like a duplicate of {name} {blocking[0]['records'][0]} (rule {blocking[0]['rule']!r})",
+                    {"duplicates": blocking},
+                )
+            response = jsonify(service.create(name, data))
+        if found:
+            response.headers["X-CRM-Duplicates"] = ",".join(str(i) for f in found for i in f["records"])
+        return response, 201
 
     @api.get("/records/<name>/<record_id>")
     def get_record(name: str, record_id: str):
