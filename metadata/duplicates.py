@@ -22,6 +22,7 @@ from crm_platform.core.errors import NotFound, PermissionDenied, ValidationError
 from crm_platform.core.session import TenantSession, utcnow
 
 from .activities import move_activities
+from .attachments import move_attachments
 from .model import ObjectModel, load_model
 from .sql_types import UTCDateTime
 from .tables import record_tags, tenant_metadata
@@ -246,6 +247,7 @@ def merge(session: TenantSession, object_name: str, document: Any) -> dict[str, 
     moved_tags: list[str] = []
     for record_id in ids:
         move_activities(session, object_name, record_id, survivor)
+        move_attachments(session, object_name, record_id, survivor)
         tags = tags_of(session, object_name, record_id)
         moved_tags += add_tags(session, object_name, survivor, tags)
         session.conn.execute(record_tags.delete().where(record_tags.c.object == object_name,

@@ -26,6 +26,7 @@ from .model import WRITABLE_SYSTEM_FIELDS, ObjectModel, TenantModel, load_model
 from .query import ListQuery, list_records, parse_list_arguments
 from .tables import autonumber_counters, stage_history
 from .activities import forget_activities
+from .attachments import forget_attachments
 from .tags import forget_record, tagged_criterion
 
 #: Hook name: callables ``(session, object_name, record_id, action)`` that may refuse a change to a
@@ -302,6 +303,7 @@ class RecordService:
         )
         forget_record(self.session, model.name, row.id)
         forget_activities(self.session, model.name, row.id)
+        forget_attachments(self.session, model.name, row.id)
         record = model.dump(row)
         self.session.audit("record.delete", object=model.name, record_id=row.id, before=record)
         self.session.publish(RECORD_DELETED, object=model.name, record_id=row.id, previous=record,

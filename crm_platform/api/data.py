@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 import sqlalchemy as sa
-from flask import Blueprint, Response, g, jsonify, request
+from flask import Blueprint, Response, current_app, g, jsonify, request
 
 from crm_platform.core.errors import PermissionDenied, ValidationError
 from crm_platform.core.permissions import access_policy
-from metadata import RecordService, duplicates
-from metadata.exporting import FORMATS, export_rows, render_export
+from metadata import RecordService, attachments, duplicates
 from metadata.activities import add_activity, delete_activity, due_tasks, get_activity, record_activities, update_activity
+from metadata.exporting import FORMATS, export_rows, render_export
 from metadata.tags import add_tags, clean_tags, remove_tags, tags_of
 from metadata.timeline import timeline
 
@@ -43,6 +44,44 @@ def _integer(name: str, default: int) -> int:
 
 
 def register(api: Blueprint) -> None:
+    @api.get("/records/<name>/<record_id>/attachments")
+    def attachments_index(name: str, record_id: str):
+        with unit_of_work() as session:
+            record = _readable(session, name, record_id)
+            return jsonify({"data": attachments.record_attachments(session, name, record["id"])})
+
+    @api.post("/records/<name>/<record_id>/attachments")
+    def attachments_upload(name: str, record_id: str):
+        """Multipart upload (field ``file``); the same name again adds a version."""
+        upload = request.files.get("file")
+        if upload is None:
+            raise ValidationError("send the file as multipart form field 'file'", {"file": ["required"]})
+        limit = current_app.config["CRM_MAX_ATTACHMENT_MB"] * 1024 * 1024
+        content = upload.stream.read(limit + 1)
+        with unit_of_work() as session:
+            record = _writable(session, name, record_id)
+            created = attachments.add_attachment(session, name, record["id"], upload.filename or "", content, limit)
+            return jsonify(created), 201
+
+    @api.get("/attachments/<attachment_id>")
+    def attachments_download(attachment_id: str):
+        with unit_of_work() as session:
+            attachment = attachments.get_attachment(session, attachment_id)
+            _readable(session, attachment["object"], attachment["record_id"])  # 404 unless readable
+            content = attachments.attachment_content(session, attachment)
+        return Response(content, mimetype=attachment["content_type"], headers={
+            "Content-Disposition": f"attachment; filename*=UTF-8''{quote(attachment['filename'])}",
+            "X-Content-Type-Options": "nosniff",
+        })
+
+    @api.delete("/attachments/<attachment_id>")
+    def attachments_delete(attachment_id: str):
+        with unit_of_work() as session:
+            attachment = attachments.get_attachment(session, attachment_id)
+            _writable(session, attachment["object"], attachment["record_id"])
+            attachments.delete_attachment(session, attachment_id)
+        return "", 204
+
     @api.get("/duplicate-rules")
     def duplicate_rules_index():
         with unit_of_work() as session:

@@ -24,6 +24,7 @@ ENVIRONMENT_KEYS: dict[str, Any] = {
     "CRM_SMTP_PASSWORD": None,
     "CRM_SMTP_STARTTLS": False,
     "CRM_MAIL_FROM": "crm@localhost",
+    "CRM_MAX_ATTACHMENT_MB": 20,
     "CRM_LOGIN_LOCK_MINUTES": 15,
 }
 
