@@ -27,7 +27,9 @@ from .query import ListQuery, list_records, parse_list_arguments
 from .tables import autonumber_counters, stage_history
 from .activities import forget_activities
 from .attachments import forget_attachments
+from . import conditions
 from .tags import forget_record, tagged_criterion
+from .views import get_view, view_condition
 
 #: Hook name: callables ``(session, object_name, record_id, action)`` that may refuse a change to a
 #: record by raising (approvals lock records under review). ``action`` is "update" or "delete".
@@ -95,10 +97,20 @@ class RecordService:
         ``tag=vip`` (repeatable) keeps records carrying every tag given."""
         model = self.object(object_name)
         self.policy.require(model.name, "read")
-        query = parse_list_arguments(model, arguments, max_per_page, extra_parameters | {"tag"},
-                                     unreadable=self.policy.unreadable(model.name))
+        unreadable = self.policy.unreadable(model.name)
+        views = arguments.get("view", [])
+        if views and "sort" not in arguments:
+            view_sort = get_view(self.session, views[0]).get("sort")
+            if view_sort:
+                arguments = {**arguments, "sort": [view_sort]}
+        query = parse_list_arguments(model, arguments, max_per_page, extra_parameters | {"tag", "view"},
+                                     unreadable=unreadable)
         for tag in arguments.get("tag", []):
             query.criteria.append(tagged_criterion(model.table, model.name, tag))
+        for view_id in views:
+            tree = view_condition(self.session, model.name, view_id, unreadable)
+            if tree:
+                query.criteria.append(conditions.compile_clause(tree, model.field_refs))
         return query
 
     def list(self, object_name: str, query: ListQuery) -> tuple[list[dict[str, Any]], int]:

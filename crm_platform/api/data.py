@@ -10,7 +10,7 @@ from flask import Blueprint, Response, current_app, g, jsonify, request
 
 from crm_platform.core.errors import PermissionDenied, ValidationError
 from crm_platform.core.permissions import access_policy
-from metadata import RecordService, attachments, duplicates
+from metadata import RecordService, attachments, duplicates, views
 from metadata.activities import add_activity, delete_activity, due_tasks, get_activity, record_activities, update_activity
 from metadata.exporting import FORMATS, export_rows, render_export
 from metadata.tags import add_tags, clean_tags, remove_tags, tags_of
@@ -44,6 +44,39 @@ def _integer(name: str, default: int) -> int:
 
 
 def register(api: Blueprint) -> None:
+    @api.get("/views")
+    def views_index():
+        with unit_of_work() as session:
+            return jsonify({"data": views.list_views(session, request.args.get("object"))})
+
+    @api.post("/views")
+    def views_create():
+        document = json_body()
+        with unit_of_work() as session:
+            object_name = document.get("object") if isinstance(document.get("object"), str) else ""
+            policy = access_policy(session)
+            policy.require(object_name, "read")
+            return jsonify(views.create_view(session, document, policy.unreadable(object_name))), 201
+
+    @api.get("/views/<view_id>")
+    def views_show(view_id: str):
+        with unit_of_work() as session:
+            return jsonify(views.get_view(session, view_id))
+
+    @api.patch("/views/<view_id>")
+    def views_update(view_id: str):
+        patch = json_body()
+        with unit_of_work() as session:
+            view = views.get_view(session, view_id)
+            unreadable = access_policy(session).unreadable(view["object"])
+            return jsonify(views.update_view(session, view_id, patch, unreadable))
+
+    @api.delete("/views/<view_id>")
+    def views_delete(view_id: str):
+        with unit_of_work() as session:
+            views.delete_view(session, view_id)
+        return "", 204
+
     @api.get("/records/<name>/<record_id>/attachments")
     def attachments_index(name: str, record_id: str):
         with unit_of_work() as session:
