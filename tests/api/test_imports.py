@@ -1,0 +1,98 @@
+"""Imports: CSV (UTF-8 and GBK) and XLSX, mapping, preview, abort or skip, upsert, error reports."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+
+MEMBER = {"name": "member", "label": {"en": "Member", "zh": "会员"}, "fields": [
+    {"name": "code", "type": "text", "unique": True}, {"name": "full_name", "type": "text", "required": True},
+    {"name": "points", "type": "integer", "min": 0}, {"name": "joined", "type": "date"},
+    {"name": "tier", "type": "picklist", "options": [{"value": "gold"}, {"value": "silver"}]}]}
+MAPPING = {"编号": "code", "姓名": "full_name", "积分": "points", "入会日期": "joined", "等级": "tier"}
+GOOD = "编号,姓名,积分,入会日期,等级\nM1,王小明,120,2025-03-01,gold\nM2,李雷,80,2025-04-15,silver\n"
+BAD = GOOD + "M3,韩梅梅,-5,2025-13-01,bronze\nM4,,10,,\n"
+
+
+@pytest.fixture
+def members(api):
+    assert api.post("/objects", json=MEMBER).status_code == 201
+    return api
+
+
+def send(api, content: bytes, name: str = "members.csv", **form):
+    data = {"file": (io.BytesIO(content), name), "object": "member", "mapping": json.dumps(MAPPING), **form}
+    return api.post("/imports", data=data, content_type="multipart/form-data")
+
+
+def test_utf8_and_gbk_csv_are_imported(members):
+    first = send(members, GOOD.encode("utf-8"))
+    assert first.status_code == 201, first.json
+    assert (first.json["created"], first.json["status"]) == (2, "done")
+    gbk = "编号,姓名,积分,入会日期,等级\nM9,张伟,5,2025-01-01,gold\n".encode("gbk")
+    assert send(members, gbk).json["created"] == 1
+    names = {r["full_name"] for r in members.get("/records/member").json["data"]}
+    assert names == {"王小明", "李雷", "张伟"}
+    assert members.get("/imports/mapping/member").json["mapping"] == MAPPING
+
+
+def test_xlsx_is_imported(members):
+    from openpyxl import Workbook
+
+    book = Workbook()
+    sheet = book.active
+    for line in GOOD.strip().splitlines():
+        sheet.append(line.split(","))
+    buffer = io.BytesIO()
+    book.save(buffer)
+    assert send(members, buffer.getvalue(), "members.xlsx").json["created"] == 2
+
+
+def test_abort_keeps_nothing_and_reports_every_bad_row(members):
+    result = send(members, BAD.encode("utf-8")).json
+    assert result["status"] == "failed" and result["created"] == 0
+    problems = {(e["row"], e["column"]) for e in result["errors"]}
+    assert {(4, "积分"), (4, "入会日期"), (4, "等级"), (5, "姓名")} <= problems
+    assert members.get("/records/member").json["meta"]["total"] == 0
+    report = members.get(f"/imports/{result['id']}/errors.csv").get_data().decode("utf-8-sig")
+    assert report.splitlines()[0] == "row,column,reason" and "积分" in report
+
+
+def test_skip_keeps_the_valid_rows(members):
+    result = send(members, BAD.encode("utf-8"), on_error="skip").json
+    assert (result["created"], result["skipped"], result["status"]) == (2, 2, "done")
+    assert members.get(f"/imports/{result['id']}").json["error_count"] == result["error_count"]
+
+
+def test_upsert_by_key_and_duplicate_keys_in_the_file(members):
+    send(members, GOOD.encode("utf-8"))
+    again = "编号,姓名,积分,入会日期,等级\nM1,王小明,999,2025-03-01,gold\nM5,新会员,1,,\n"
+    result = send(members, again.encode("utf-8"), mode="upsert", key="code").json
+    assert (result["created"], result["updated"]) == (1, 1)
+    assert members.get("/records/member?code=M1").json["data"][0]["points"] == 999
+    twice = "编号,姓名,积分,入会日期,等级\nM7,A,1,,\nM7,B,2,,\n"
+    refused = send(members, twice.encode("utf-8"), mode="upsert", key="code").json
+    assert refused["status"] == "failed" and "occurs twice" in refused["errors"][0]["reason"]
+
+
+def test_preview_writes_nothing(members):
+    result = members.post("/imports", data={"file": (io.BytesIO(GOOD.encode()), "m.csv"), "object": "member",
+                                            "mapping": json.dumps(MAPPING), "preview": "1"},
+                          content_type="multipart/form-data")
+    assert result.status_code == 200 and len(result.json["preview"]) == 2
+    assert members.get("/records/member").json["meta"]["total"] == 0
+
+
+@pytest.mark.parametrize("form, problem", [
+    ({"mapping": json.dumps({"missing column": "code"})}, "columns not in the file"),
+    ({"mapping": json.dumps({"编号": "nope"})}, "not writable fields"),
+    ({"mapping": "{bad"}, "not valid JSON"),
+    ({"mode": "merge"}, "mode"),
+    ({"mode": "upsert"}, "key"),
+    ({"on_error": "ignore"}, "on_error"),
+])
+def test_bad_requests_are_named(members, form, problem):
+    response = send(members, GOOD.encode("utf-8"), **form)
+    assert response.status_code in (400, 422) and problem in json.dumps(response.json["error"], ensure_ascii=False)
