@@ -18,6 +18,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """Build an app: settings from defaults, the environment and ``test_config``, then the layers."""
     import admin
     import metadata
+    import templates_industry
     import workflow_engine
     from crm_platform import api
     from crm_platform.core.platform import Platform
@@ -38,6 +39,11 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     # Roles name objects and fields: keep them in step with renames and deletions.
     platform.add_hook(metadata.REFERENCE_HOOK, follow_metadata_change)
     workflow_engine.init_platform(platform)
+    templates_industry.init_platform(platform)
+    if settings.get("CRM_BROKER_URL"):  # a broker: work goes to Celery workers, not in-process
+        from crm_platform.celery_app import celery_init_app
+
+        celery_init_app(app)
     platform.create_control_tables()
     api.init_app(app)
     admin.init_app(app)

@@ -33,6 +33,8 @@ def _app(ctx: click.Context) -> Flask:
             config["INSTANCE_PATH"] = obj["instance"]
         if obj.get("database_url"):
             config["CRM_DATABASE_URL"] = obj["database_url"]
+        if obj.get("broker_url"):
+            config["CRM_BROKER_URL"] = obj["broker_url"]
         obj["app"] = create_app(config)
     return obj["app"]
 
@@ -98,23 +100,35 @@ def tenant() -> None:
 @click.option("--name", help="Display name (default: the slug).")
 @click.option("--admin-email", help="Create an admin user with this e-mail.")
 @click.option("--admin-password", help="Password of the admin user (8 characters or more).")
+@click.option("--template", "templates", multiple=True, metavar="PACK",
+              help="Install this template pack (and its dependencies); repeat for several.")
+@click.option("--with-sample-data", is_flag=True, help="Also load the packs' sample users and records.")
 @click.pass_context
 @clear_errors
-def tenant_create(ctx: click.Context, slug: str, name: str | None, admin_email: str | None, admin_password: str | None) -> None:
-    """Create tenant SLUG with its own namespace (a PostgreSQL schema or a SQLite file)."""
+def tenant_create(ctx: click.Context, slug: str, name: str | None, admin_email: str | None, admin_password: str | None,
+                  templates: tuple[str, ...], with_sample_data: bool) -> None:
+    """Create tenant SLUG with its own namespace (a PostgreSQL schema or a SQLite file), optionally
+    bootstrapped from template packs in the same step (nothing is left behind if any of it fails)."""
     from crm_platform.core.tenancy import create_tenant, delete_tenant
 
     if bool(admin_email) != bool(admin_password):
         raise click.UsageError("--admin-email and --admin-password go together")
     platform = _platform(ctx)
+    registry = _pack_registry()
+    packs = [_open_pack(registry, reference) for reference in templates]
     created = create_tenant(platform, slug, name)
-    if admin_email:
-        try:
+    plans = []
+    try:
+        if admin_email:
             _create_user(platform, slug, admin_email, admin_password, ("admin",))
-        except BaseException:
-            delete_tenant(platform, slug)
-            raise
+        if packs:
+            plans = _install_packs(platform, slug, registry, packs, with_sample_data)
+    except BaseException:
+        delete_tenant(platform, slug)
+        raise
     console.print(f"Created tenant [bold]{created.slug}[/]" + (f" with admin {admin_email}" if admin_email else ""))
+    for plan in plans:
+        console.print("  " + _plan_headline(plan))
 
 
 @tenant.command("list")
@@ -221,6 +235,185 @@ def token_create(ctx: click.Context, slug: str, email: str, name: str, read_only
     click.echo(create_token(platform, slug, found.id, name=name, expires_at=expires_at, read_only=read_only))
 
 
+# -- template packs -----------------------------------------------------------------------------
+
+
+def _pack_registry() -> Any:
+    from templates_industry import PackRegistry
+
+    return PackRegistry()
+
+
+def _open_pack(registry: Any, reference: str) -> Any:
+    """A pack by name or folder; a pack with problems prints every one of them, then fails."""
+    from templates_industry.validation import resolve_and_check
+
+    pack = registry.open(reference)
+    _, problems = resolve_and_check(pack, registry)
+    if problems:
+        _fail_with_problems(reference, [str(p) for p in problems])
+    return pack
+
+
+def _fail_with_problems(subject: str, lines: list[str]) -> None:
+    for line in lines:
+        click.echo(line, err=True)
+    raise click.ClickException(f"{subject}: {len(lines)} problem{'s' * (len(lines) != 1)} (listed above)")
+
+
+def _install_packs(platform: Any, slug: str, registry: Any, packs: list[Any], with_sample_data: bool) -> list[Any]:
+    """Install packs one after the other in one unit of work: all of them or nothing."""
+    from crm_platform.core.session import Actor, tenant_session
+    from templates_industry import Installer, PackInvalid, plan_install
+
+    plans = []
+    try:
+        with tenant_session(platform, slug, Actor.system()) as session:
+            for pack in packs:
+                plan = plan_install(session, pack, registry, with_sample_data)
+                Installer(session, plan).apply()
+                plans.append(plan)
+    except PackInvalid as exc:
+        _fail_with_problems(exc.message.split(";")[0], exc.lines())
+    return plans
+
+
+def _plan_headline(plan: Any) -> str:
+    steps = []
+    for step in plan.packs:
+        if step.action == "upgrade":
+            steps.append(f"{step.name} {step.installed} -> {step.version} (upgrade)")
+        else:
+            steps.append(f"{step.name} {step.version} ({step.action})")
+    counts = {}
+    for change in plan.changes:
+        if change.action in ("create", "update"):
+            counts[change.action] = counts.get(change.action, 0) + 1
+    kept = sum(1 for change in plan.changes if change.action == "keep")
+    tail = ", ".join(f"{n} to {a}" for a, n in counts.items()) or "nothing to change"
+    return f"{', '.join(steps)}: {tail}" + (f", {kept} kept" if kept else "") + \
+        (f", {len(plan.conflicts)} conflicts" if plan.conflicts else "")
+
+
+ACTION_STYLES = {"create": "green", "update": "yellow", "keep": "cyan", "conflict": "bold red"}
+
+
+def _print_plan(plan: Any) -> None:
+    table = Table("pack", "kind", "key", "action", "detail", title=_plan_headline(plan), title_justify="left")
+    for change in [*plan.changes, *plan.conflicts]:
+        style = ACTION_STYLES.get(change.action, "")
+        table.add_row(change.pack, change.kind, change.key, f"[{style}]{change.action}[/]", change.detail)
+    if plan.changes or plan.conflicts:
+        console.print(table)
+    else:
+        console.print(_plan_headline(plan))
+    if plan.empty:
+        console.print("Nothing to do: the tenant already has these versions (re-installing changes nothing).")
+
+
+@main.group()
+def template() -> None:
+    """Industry template packs: list, validate, install (with a dry run), export."""
+
+
+@template.command("list")
+@click.option("--tenant", "slug", help="Also show the versions this tenant has installed.")
+@click.pass_context
+@clear_errors
+def template_list(ctx: click.Context, slug: str | None) -> None:
+    """List the available packs (the built-in ones under templates_industry/packs)."""
+    from metadata import label_text
+
+    installed: dict[str, Any] = {}
+    if slug:
+        from crm_platform.core.session import Actor, tenant_session
+        from crm_platform.core.tenancy import get_tenant
+        from templates_industry import installed_packs_of
+
+        platform = _platform(ctx)
+        get_tenant(platform, slug)
+        with tenant_session(platform, slug, Actor.system(), write=False) as session:
+            installed = installed_packs_of(session)
+    columns = ["pack", "version", "label", "depends on", "objects", "rules"] + (["installed"] if slug else [])
+    table = Table(*columns)
+    for pack in _pack_registry().available():
+        row = [pack.name, pack.version_text, f"{label_text(pack.label)} / {label_text(pack.label, 'zh')}",
+               ", ".join(str(d) for d in pack.dependencies) or "-", str(len(pack.objects)), str(len(pack.rules))]
+        if slug:
+            row.append((installed.get(pack.name) or {}).get("version") or "-")
+        table.add_row(*row)
+    console.print(table)
+
+
+@template.command("validate")
+@click.argument("path")
+@clear_errors
+def template_validate(path: str) -> None:
+    """Check the pack at PATH (or a built-in pack by name): every problem, with its file and location."""
+    from templates_industry import validate
+
+    pack, problems = validate(path)
+    if problems:
+        _fail_with_problems(path, [str(p) for p in problems])
+    summary = pack.summary()
+    console.print(f"{path}: pack [bold]{pack.name}[/] {pack.version_text} is valid: {len(summary['objects'])} objects, "
+                  f"{len(summary['roles'])} roles, {summary['rules']} rules, {summary['approval_processes']} approval "
+                  f"processes, {summary['sample_records']} sample records")
+
+
+@template.command("install")
+@click.argument("pack")
+@click.option("--tenant", "slug", required=True, help="Tenant slug.")
+@click.option("--dry-run", is_flag=True, help="Print the plan and change nothing.")
+@click.option("--with-sample-data", is_flag=True, help="Also load the pack's sample users and records.")
+@click.pass_context
+@clear_errors
+def template_install(ctx: click.Context, pack: str, slug: str, dry_run: bool, with_sample_data: bool) -> None:
+    """Install PACK (a built-in pack's name or a folder), dependencies first, in one transaction."""
+    from crm_platform.core.session import Actor, tenant_session
+    from crm_platform.core.tenancy import get_tenant
+    from templates_industry import Installer, PackInvalid, plan_install
+
+    platform = _platform(ctx)
+    get_tenant(platform, slug)
+    registry = _pack_registry()
+    found = _open_pack(registry, pack)
+    try:
+        with tenant_session(platform, slug, Actor.system(), write=not dry_run) as session:
+            plan = plan_install(session, found, registry, with_sample_data)
+            _print_plan(plan)
+            if not dry_run:
+                Installer(session, plan).apply()
+    except PackInvalid as exc:
+        _fail_with_problems(pack, exc.lines())
+    if dry_run:
+        console.print("Dry run: nothing was changed.")
+    elif not plan.empty:
+        console.print(f"Installed into [bold]{slug}[/].")
+
+
+@template.command("export")
+@click.option("--tenant", "slug", required=True, help="Tenant slug.")
+@click.option("-o", "--output", required=True, type=click.Path(file_okay=False), help="Folder to write the pack into.")
+@click.option("--name", help="Pack name (default: <tenant>_config).")
+@click.option("--version", "version", default="1.0.0", show_default=True, help="Pack version.")
+@click.pass_context
+@clear_errors
+def template_export(ctx: click.Context, slug: str, output: str, name: str | None, version: str) -> None:
+    """Write the tenant's configuration (objects, roles, rules, approval processes) as a pack."""
+    from crm_platform.core.session import Actor, tenant_session
+    from crm_platform.core.tenancy import get_tenant
+    from templates_industry import export_tenant
+
+    platform = _platform(ctx)
+    get_tenant(platform, slug)
+    with tenant_session(platform, slug, Actor.system(), write=False) as session:
+        written = export_tenant(session, output, name=name, version=version)
+    console.print(f"Exported {slug} as pack [bold]{written['pack']}[/] {written['version']} into {written['path']}: "
+                  f"{written['objects']} objects, {written['roles']} roles, {written['rules']} rules, "
+                  f"{written['approval_processes']} approval processes")
+
+
 # -- serving ------------------------------------------------------------------------------------
 
 
@@ -271,7 +464,8 @@ def run_gunicorn(app: Flask, host: str, port: int, workers: int) -> None:
 @click.pass_context
 @clear_errors
 def demo(ctx: click.Context, host: str, port: int, workers: int, no_serve: bool) -> None:
-    """Create a demo tenant with sample data, print its login and an API token, then serve."""
+    """Create one demo tenant per industry pack (education, finance, retail, each on crm_core) with
+    sample data, print each tenant's login and an API token, then serve."""
     from crm_platform.demo import prepare_demo
 
     from crm_platform.core.tenancy import upgrade_tenants
@@ -283,7 +477,7 @@ def demo(ctx: click.Context, host: str, port: int, workers: int, no_serve: bool)
     console.print("[bold]Demo ready[/]")
     for login in logins:
         # Plain lines, never wrapped or cut: these get copied into a browser and a terminal.
-        click.echo(f"  tenant:    {login['tenant']}")
+        click.echo(f"  tenant:    {login['tenant']}  (pack {login['pack']})")
         click.echo(f"  login:     {login['email']}")
         click.echo(f"  password:  {login['password']}")
         click.echo(f"  API token: {login['token']}")
@@ -292,6 +486,84 @@ def demo(ctx: click.Context, host: str, port: int, workers: int, no_serve: bool)
     if not no_serve:
         console.print(f"Serving on [bold]{url}[/] (Ctrl+C to stop)")
         run_gunicorn(_app(ctx), host, port, workers)
+
+
+# -- background work ----------------------------------------------------------------------------
+
+
+@main.group()
+def workflow() -> None:
+    """Workflow engine operations."""
+
+
+@workflow.command("tick")
+@click.option("--tenant", "slugs", multiple=True, help="Only this tenant; repeat for several (default: all).")
+@click.pass_context
+@clear_errors
+def workflow_tick(ctx: click.Context, slugs: tuple[str, ...]) -> None:
+    """Run one scheduler pass: retries, due time-relative rules, scheduled (cron) rules, escalations."""
+    from crm_platform.core.tenancy import get_tenant
+    from workflow_engine.scheduler import COUNTERS, tick
+
+    platform = _platform(ctx)
+    for slug in slugs:
+        get_tenant(platform, slug)
+    counts = tick(platform, tenants=list(slugs) or None)
+    table = Table("what", "count", title="workflow tick")
+    for key in COUNTERS:
+        table.add_row(key.replace("_", " "), str(counts[key]))
+    console.print(table)
+    if counts["errors"]:
+        for message in counts["errors"]:
+            console.print(f"[red]error:[/] {message}", soft_wrap=True)
+        raise click.ClickException(f"{len(counts['errors'])} error(s) during the tick (see above)")
+
+
+def _celery(ctx: click.Context, broker_url: str | None) -> Any:
+    if broker_url:
+        ctx.ensure_object(dict)["broker_url"] = broker_url
+    celery = _app(ctx).extensions.get("celery")
+    if celery is None:
+        raise click.ClickException("no broker: set CRM_BROKER_URL (redis://... or amqp://...) or pass --broker-url; "
+                                   "without one, work runs in-process and no worker is needed")
+    return celery
+
+
+@main.command(context_settings={"ignore_unknown_options": True})
+@click.option("--broker-url", envvar="CRM_BROKER_URL", help="Celery broker (redis:// or amqp://); default: CRM_BROKER_URL.")
+@click.option("--concurrency", "-c", default=2, show_default=True, type=click.IntRange(1, 256),
+              help="Worker processes.")
+@click.option("--loglevel", "-l", default="info", show_default=True,
+              type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False))
+@click.argument("celery_args", nargs=-1, type=click.UNPROCESSED)
+@click.pass_context
+@clear_errors
+def worker(ctx: click.Context, broker_url: str | None, concurrency: int, loglevel: str, celery_args: tuple[str, ...]) -> None:
+    """Run a Celery worker: rule runs, e-mail, webhooks, scheduler ticks. Extra arguments go to Celery."""
+    from crm_platform.core.platform import get_platform
+
+    celery = _celery(ctx, broker_url)
+    # Forked worker processes must not share the parent's database connections.
+    get_platform(_app(ctx)).db.dispose()
+    celery.worker_main(["worker", f"--loglevel={loglevel.upper()}", f"--concurrency={concurrency}",
+                        "--without-gossip", "--without-mingle", *celery_args])
+
+
+@main.command(context_settings={"ignore_unknown_options": True})
+@click.option("--broker-url", envvar="CRM_BROKER_URL", help="Celery broker (redis:// or amqp://); default: CRM_BROKER_URL.")
+@click.option("--loglevel", "-l", default="info", show_default=True,
+              type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False))
+@click.argument("celery_args", nargs=-1, type=click.UNPROCESSED)
+@click.pass_context
+@clear_errors
+def beat(ctx: click.Context, broker_url: str | None, loglevel: str, celery_args: tuple[str, ...]) -> None:
+    """Run Celery beat: sends the scheduler tick every minute. Run exactly one per deployment."""
+    from pathlib import Path
+
+    celery = _celery(ctx, broker_url)
+    schedule = Path(_app(ctx).instance_path) / "celerybeat-schedule"
+    schedule.parent.mkdir(parents=True, exist_ok=True)
+    celery.start(["beat", f"--schedule={schedule}", f"--loglevel={loglevel.upper()}", *celery_args])
 
 
 def run() -> None:  # pragma: no cover - console entry point for `python -m`

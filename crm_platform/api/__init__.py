@@ -11,7 +11,7 @@ if TYPE_CHECKING:
 
 
 def init_app(app: Flask) -> None:
-    from . import approvals, data, imports, objects, openapi, records, reports, security, workflow
+    from . import approvals, data, imports, objects, openapi, records, reports, security, templates, workflow
     from .context import authenticate
     from .errors import register_error_handlers
 
@@ -25,6 +25,7 @@ def init_app(app: Flask) -> None:
     security.register(api)
     workflow.register(api)
     approvals.register(api)
+    templates.register(api)
     openapi.register(api)
     register_error_handlers(app, api)
     app.register_blueprint(api)

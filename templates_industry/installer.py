@@ -1,0 +1,244 @@
+"""Applying a plan: every step in the caller's unit of work (one transaction, DDL included), so a
+failure anywhere leaves the tenant exactly as it was. Objects go through the metadata designer,
+roles through the core, rules and approval processes through the workflow engine and sample records
+through the record service: each with its own checks, audit entries and events."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timezone
+from typing import Any
+
+import sqlalchemy as sa
+
+from crm_platform.core.errors import Conflict, CRMError, ValidationError
+from crm_platform.core.roles import put_role
+from crm_platform.core.session import TenantSession, utcnow
+from crm_platform.core.users import create_user
+from metadata import Designer, RecordService, load_model
+
+from . import approvals
+from .compose import checksum, sample_record, split_roles
+from .pack import Pack
+from .planner import ItemRecord, Op, Plan, Planner
+from .registry import PackRegistry
+from .state import TenantState
+from .tables import installed_packs, pack_items
+
+
+class Installer:
+    """Carries out a plan's steps in order inside one tenant session."""
+
+    def __init__(self, session: TenantSession, plan: Plan) -> None:
+        self.session = session
+        self.plan = plan
+        self._designer: Designer | None = None
+        self.state = TenantState.load(session)
+        self.records: dict[tuple[str, str], int] = {}
+        self.refs: dict[tuple[str, str, str], str] = {}
+        self.now = datetime.now(timezone.utc)
+
+    @property
+    def designer(self) -> Designer:
+        if self._designer is None:
+            self._designer = Designer(self.session)
+        return self._designer
+
+    def apply(self) -> dict[str, Any]:
+        plan = self.plan
+        if plan.conflicts:
+            first = plan.conflicts[0]
+            raise Conflict(
+                f"the plan has {len(plan.conflicts)} conflict(s) with the tenant; first: "
+                f"{first.kind} {first.key}: {first.detail}",
+                {f"{c.pack}: {c.kind} {c.key}": [c.detail] for c in plan.conflicts},
+            )
+        for op in plan.ops:
+            handler: Callable[[Op], None] = getattr(self, f"_{op.kind}")
+            handler(op)
+        self._write_items()
+        self.session.audit("pack.install", object="pack", after={
+            "pack": plan.target,
+            "packs": [step.to_dict() for step in plan.packs],
+            "with_sample_data": plan.with_sample_data,
+            "summary": plan.summary(),
+        })
+        return plan.to_dict()
+
+    # -- metadata ------------------------------------------------------------------------------
+
+    def _create_object(self, op: Op) -> None:
+        self.designer.create_object(op.args["document"])
+
+    def _update_object(self, op: Op) -> None:
+        self.designer.update_object(op.args["object"], op.args["patch"])
+
+    def _add_field(self, op: Op) -> None:
+        self.designer.add_field(op.args["object"], op.args["field"])
+
+    def _update_field(self, op: Op) -> None:
+        self.designer.update_field(op.args["object"], op.args["field"], op.args["patch"])
+
+    def _put_layout(self, op: Op) -> None:
+        self.designer.put_layout(op.args["object"], op.args["layout"], op.args["document"])
+
+    def _put_pipeline(self, op: Op) -> None:
+        self.designer.put_pipeline(op.args["object"], op.args["pipeline"])
+
+    # -- security --------------------------------------------------------------------------------
+
+    def _put_role(self, op: Op) -> None:
+        model = load_model(self.session)
+        known = {name: set(obj.fields) | {"owner_id", "stage"} for name, obj in model.objects.items()}
+        put_role(self.session, op.args["document"], known)
+
+    # -- workflow --------------------------------------------------------------------------------
+
+    def _create_approval(self, op: Op) -> None:
+        process_id, _ = approvals.create_process(self.session, op.args["document"])
+        self.refs[(op.pack, "approval", op.args["key"])] = str(process_id) if process_id is not None else None
+
+    def _update_approval(self, op: Op) -> None:
+        approvals.update_process(self.session, op.args["id"], op.args["document"])
+
+    def _create_rule(self, op: Op) -> None:
+        from workflow_engine import create_rule
+
+        created = create_rule(self.session, op.args["document"])
+        self.refs[(op.pack, "rule", op.args["key"])] = str(created["id"])
+
+    def _update_rule(self, op: Op) -> None:
+        from workflow_engine import update_rule
+
+        update_rule(self.session, op.args["id"], op.args["patch"])
+
+    # -- sample data -----------------------------------------------------------------------------
+
+    def _create_users(self, op: Op) -> None:
+        for row in op.args["rows"]:
+            values = row.values
+            try:
+                manager = values.get("manager", "").strip().lower()
+                manager_id = self._user_id(manager) if manager else None
+                created = create_user(self.session, values["email"], None, name=values.get("name", ""),
+                                      roles=split_roles(values.get("roles")), team=values.get("team") or None,
+                                      manager_id=manager_id)
+            except (CRMError, LookupError) as exc:
+                raise _located(exc, op.args["file"], row.line) from None
+            self.state.users[created["email"]] = created["id"]
+            self.refs[(op.pack, "user", created["email"])] = str(created["id"])
+
+    def _user_id(self, email: str) -> int:
+        user_id = self.state.users.get(email.strip().lower())
+        if user_id is None or user_id < 0:
+            raise LookupError(f"no user {email!r}")
+        return user_id
+
+    def _record_id(self, object_name: str, key: str) -> int | None:
+        """The id of a sample record by key; None when the tenant has deleted it since it was installed."""
+        record_id = self.records.get((object_name, key))
+        if record_id is not None:
+            return record_id
+        record_id = self.state.record_id(object_name, key)
+        if record_id is None:
+            raise LookupError(f"no {object_name} record with key {key!r}")
+        table = load_model(self.session).object(object_name).table
+        if self.session.conn.execute(sa.select(table.c.id).where(table.c.id == record_id)).first() is None:
+            return None
+        return record_id
+
+    def _create_records(self, op: Op) -> None:
+        object_name = op.args["object"]
+        records = RecordService(self.session)
+        model = load_model(self.session).object(object_name)
+        for row in op.args["rows"]:
+            data, problems = sample_record(model, row, self._record_id, self._user_id, self.now)
+            if problems:
+                column, message = next(iter(problems.items()))
+                raise ValidationError(f"{op.args['file']}: line {row.line}: {column}: {message}",
+                                      {f"{op.args['file']}: line {row.line}: {k}": [v] for k, v in problems.items()})
+            try:
+                created = records.create(object_name, data)
+            except CRMError as exc:
+                raise _located(exc, op.args["file"], row.line) from None
+            key = row.values["key"]
+            self.records[(object_name, key)] = created["id"]
+            self.refs[(op.pack, "record", f"{object_name}:{key}")] = str(created["id"])
+
+    # -- the record of what was installed ----------------------------------------------------------
+
+    def _record_pack(self, op: Op) -> None:
+        pack: Pack = op.args["pack"]
+        now = utcnow()
+        conn = self.session.conn
+        existing = conn.execute(sa.select(installed_packs.c.sample_data).where(installed_packs.c.name == pack.name)).first()
+        values = {"version": pack.version_text, "label": pack.label,
+                  "dependencies": [str(r) for r in pack.dependencies], "updated_at": now}
+        if existing is None:
+            conn.execute(installed_packs.insert().values(name=pack.name, installed_at=now,
+                                                         sample_data=op.args["sample_data"], **values))
+        else:
+            conn.execute(installed_packs.update().where(installed_packs.c.name == pack.name).values(
+                sample_data=existing.sample_data or op.args["sample_data"], **values))
+
+    def _write_items(self) -> None:
+        plan = self.plan
+        if not plan.items and not self.refs:
+            return
+        after = TenantState.load(self.session)
+        versions = {step.name: step.version for step in plan.packs}
+        rows: dict[tuple[str, str, str], dict[str, Any]] = {}
+        forget: list[tuple[str, str, str]] = []
+        now = utcnow()
+        for item in plan.items:
+            key = (item.pack, item.kind, item.key)
+            if item.forget:
+                forget.append(key)
+                continue
+            ref = self.refs.get(key, item.ref)
+            installed = checksum(value) if item.refresh and (value := after.value(item.kind, item.key, ref)) is not None \
+                else (None if item.refresh else item.installed)
+            rows[key] = _item_row(item, ref, installed, versions.get(item.pack, ""), now)
+        for key, ref in self.refs.items():
+            if key not in rows and key[1] in ("user", "record"):
+                rows[key] = {"pack": key[0], "kind": key[1], "key": key[2], "ref": ref, "source_checksum": None,
+                             "installed_checksum": None, "version": versions.get(key[0], ""), "updated_at": now}
+        conn = self.session.conn
+        for pack, kind, key in [*forget, *rows]:
+            conn.execute(pack_items.delete().where(pack_items.c.pack == pack, pack_items.c.kind == kind,
+                                                   pack_items.c.key == key))
+        if rows:
+            conn.execute(pack_items.insert(), list(rows.values()))
+
+
+def _item_row(item: ItemRecord, ref: str | None, installed: str | None, version: str, now: Any) -> dict[str, Any]:
+    return {"pack": item.pack, "kind": item.kind, "key": item.key, "ref": ref, "source_checksum": item.source,
+            "installed_checksum": installed, "version": version, "updated_at": now}
+
+
+def _located(exc: Exception, file: str, line: int) -> CRMError:
+    """The same error, saying which sample file and line caused it."""
+    if isinstance(exc, CRMError):
+        located = type(exc)(f"{file}: line {line}: {exc.message}", exc.details)
+        return located
+    return ValidationError(f"{file}: line {line}: {exc.args[0] if exc.args else exc}")
+
+
+# -- the entry points ------------------------------------------------------------------------------
+
+
+def plan_install(session: TenantSession, reference: str | Pack, registry: PackRegistry | None = None,
+                 with_sample_data: bool = False) -> Plan:
+    """The plan of installing a pack (by name, path or as read) into the session's tenant; writes nothing."""
+    registry = registry or PackRegistry()
+    pack = registry.open(reference) if isinstance(reference, str) else reference
+    return Planner(session, registry, with_sample_data).plan_for(pack)
+
+
+def install(session: TenantSession, reference: str | Pack, registry: PackRegistry | None = None,
+            with_sample_data: bool = False, dry_run: bool = False) -> Plan:
+    """Plan, then (unless ``dry_run``) apply in the session's transaction: all or nothing."""
+    plan = plan_install(session, reference, registry, with_sample_data)
+    if not dry_run:
+        Installer(session, plan).apply()
+    return plan

@@ -1,0 +1,107 @@
+"""What a tenant has now: definitions, roles, rules, approval processes, users, and what packs installed."""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+
+from crm_platform.core.session import TenantSession
+from crm_platform.core.tables import roles, users
+from metadata import load_model
+from workflow_engine.tables import rules
+
+from . import approvals
+from .compose import object_parts, role_parts
+from .tables import installed_packs, pack_items
+
+
+@dataclass(frozen=True)
+class ItemRow:
+    pack: str
+    kind: str
+    key: str
+    ref: str | None
+    source_checksum: str | None
+    installed_checksum: str | None
+    version: str
+
+
+@dataclass(frozen=True)
+class RuleRow:
+    id: int
+    object: str
+    name: str
+    definition: dict[str, Any]
+
+
+@dataclass
+class TenantState:
+    definitions: dict[str, dict[str, Any]] = field(default_factory=dict)
+    roles: dict[str, dict[str, Any]] = field(default_factory=dict)
+    rules: dict[int, RuleRow] = field(default_factory=dict)
+    approvals: dict[str, tuple[Any, dict[str, Any]]] = field(default_factory=dict)
+    items: dict[tuple[str, str, str], ItemRow] = field(default_factory=dict)
+    installed: dict[str, dict[str, Any]] = field(default_factory=dict)
+    users: dict[str, int] = field(default_factory=dict)
+    #: (kind, key) -> the packs that recorded it
+    by_key: dict[tuple[str, str], list[str]] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, session: TenantSession) -> TenantState:
+        conn = session.conn
+        state = cls()
+        state.definitions = {name: copy.deepcopy(obj.document) for name, obj in load_model(session).definitions.items()}
+        state.roles = {row.name: copy.deepcopy(row.definition) for row in conn.execute(sa.select(roles.c.name, roles.c.definition))}
+        for row in conn.execute(sa.select(rules.c.id, rules.c.object, rules.c.name, rules.c.definition)
+                                .where(rules.c.deleted.is_(False)).order_by(rules.c.id)):
+            state.rules[row.id] = RuleRow(row.id, row.object, row.name, row.definition)
+        state.approvals = approvals.list_processes(session)
+        for row in conn.execute(sa.select(pack_items)):
+            state.items[(row.pack, row.kind, row.key)] = ItemRow(
+                row.pack, row.kind, row.key, row.ref, row.source_checksum, row.installed_checksum, row.version)
+            state.by_key.setdefault((row.kind, row.key), []).append(row.pack)
+        state.installed = {row["name"]: dict(row) for row in conn.execute(sa.select(installed_packs)).mappings()}
+        state.users = {row.email: row.id for row in conn.execute(sa.select(users.c.email, users.c.id))}
+        return state
+
+    def owner_of(self, kind: str, key: str, besides: str | None = None) -> str | None:
+        """The pack that installed (kind, key), other than ``besides``."""
+        for pack in self.by_key.get((kind, key), ()):
+            if pack != besides:
+                return pack
+        return None
+
+    def record_id(self, object_name: str, key: str) -> int | None:
+        """The id of a sample record any pack installed under ``key``."""
+        item_key = f"{object_name}:{key}"
+        for pack in self.by_key.get(("record", item_key), ()):
+            row = self.items[(pack, "record", item_key)]
+            if row.ref:
+                return int(row.ref)
+        return None
+
+    def rule_by_name(self, object_name: str, name: str) -> RuleRow | None:
+        for rule in self.rules.values():
+            if rule.object == object_name and rule.name == name:
+                return rule
+        return None
+
+    def value(self, kind: str, key: str, ref: str | None = None) -> Any:
+        """The tenant's current document for a stable key (None when it no longer exists)."""
+        if kind in ("object", "field", "layout", "pipeline"):
+            object_name = key.split(".", 1)[0]
+            document = self.definitions.get(object_name)
+            return object_parts(document).get((kind, key)) if document else None
+        if kind in ("role", "access", "field_access"):
+            document = self.roles.get(key.split(".", 1)[0])
+            return role_parts(document).get((kind, key)) if document else None
+        if kind == "rule":
+            rule = self.rules.get(int(ref)) if ref else None
+            return rule.definition if rule else None
+        if kind == "approval":
+            found = self.approvals.get(key)
+            return found[1] if found else None
+        return None
