@@ -1,8 +1,13 @@
-"""The web UI: session login and (growing) the admin designers and generated record views."""
+"""The web UI: session login, generated record views, designers, approvals inbox, template gallery.
+
+Every view is a flask-admin ``BaseView`` registered once here, at start-up; objects created later
+are served by the same generic records view (Flask refuses new blueprints after the first request).
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import os
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from flask import Flask
@@ -11,11 +16,22 @@ __all__ = ["init_app"]
 
 
 def init_app(app: Flask) -> None:
-    """Session login (flask-login), CSRF on every form (flask-wtf), secure cookies."""
+    """Session login (flask-login), CSRF on every form (flask-wtf), languages, the admin views."""
+    from flask import Blueprint
+    from flask_admin import Admin
+    from flask_admin.theme import Bootstrap4Theme
     from flask_login import LoginManager
     from flask_wtf.csrf import CSRFProtect
 
+    from crm_platform.core.platform import get_platform
+
+    from . import i18n
+    from .approvals_inbox import ApprovalsView
     from .auth import bp, load_session_user
+    from .design import DesignView
+    from .home import Home, navigation
+    from .records import RecordsView
+    from .saved_views import tenant_metadata as saved_view_tables
 
     secure = bool(app.config.get("CRM_SESSION_COOKIE_SECURE", False))
     app.config.update(
@@ -39,4 +55,58 @@ def init_app(app: Flask) -> None:
     api = app.blueprints.get("api")
     if api is not None:
         csrf.exempt(api)
+
+    i18n.init_app(app)
+    get_platform(app).register_tenant_tables(saved_view_tables)
     app.register_blueprint(bp)
+    app.register_blueprint(Blueprint(
+        "ui", __name__, static_folder=os.path.join(os.path.dirname(__file__), "static"),
+        static_url_path="/ui/static",
+    ))
+
+    admin = Admin(
+        app, name="CRM", url="/admin", endpoint="admin",
+        index_view=Home(url="/admin", endpoint="admin", name="Home"),
+        theme=Bootstrap4Theme(base_template="crm/layout.html"),
+    )
+    admin.add_view(RecordsView(endpoint="records", url="/admin/records", name="Records"))
+    admin.add_view(ApprovalsView(endpoint="approvals", url="/admin/approvals", name="Approvals"))
+    admin.add_view(DesignView(endpoint="design", url="/admin/design", name="Design"))
+
+    _register_error_pages(app)
+
+    @app.context_processor
+    def crm_context() -> dict[str, Any]:
+        return {"crm_nav": navigation}
+
+
+def _register_error_pages(app: Flask) -> None:
+    from flask import request
+
+    from crm_platform.core.errors import CRMError
+
+    from .ui import render_error
+
+    from flask_wtf.csrf import CSRFError
+
+    @app.errorhandler(CSRFError)
+    def csrf_error(exc: CSRFError) -> Any:
+        """A form without a valid token (an expired page, or another site posting): say so, change nothing."""
+        from flask import render_template
+        from flask_babel import gettext as _
+
+        if request.path.startswith("/api/"):
+            from crm_platform.api.errors import error_response
+
+            return error_response("bad_request", exc.description, 400)
+        error = CRMError(_("This page has expired or the form did not come from this site. Reload the page and try again."))
+        error.status = 400
+        return render_template("crm/error.html", error=error, title=_("Something went wrong")), 400
+
+    @app.errorhandler(CRMError)
+    def crm_error(exc: CRMError) -> Any:
+        if request.path.startswith("/api/"):
+            from crm_platform.api.errors import error_response
+
+            return error_response(exc.code, exc.message, exc.status, exc.details)
+        return render_error(exc)

@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
-from flask_login import UserMixin, current_user, login_required, login_user, logout_user
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext
+from flask_login import UserMixin, login_user, logout_user
 from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField, StringField
 from wtforms.validators import DataRequired, Length
@@ -15,6 +17,8 @@ from crm_platform.core.platform import get_platform
 from crm_platform.core.session import Actor, tenant_session
 from crm_platform.core.tenancy import actor_from_row, get_tenant
 from crm_platform.core.users import authenticate_password, get_user
+
+from .messages import translate
 
 bp = Blueprint("auth", __name__, template_folder="templates")
 
@@ -46,16 +50,16 @@ def load_session_user(session_id: str) -> SessionUser | None:
 
 
 class LoginForm(FlaskForm):
-    tenant = StringField("Tenant", validators=[DataRequired(), Length(max=40)])
-    email = EmailField("E-mail", validators=[DataRequired(), Length(max=254)])
-    password = PasswordField("Password", validators=[DataRequired(), Length(max=200)])
+    tenant = StringField(lazy_gettext("Tenant"), validators=[DataRequired(), Length(max=40)])
+    email = EmailField(lazy_gettext("E-mail"), validators=[DataRequired(), Length(max=254)])
+    password = PasswordField(lazy_gettext("Password"), validators=[DataRequired(), Length(max=200)])
 
 
 def _safe_next(target: str | None) -> str:
     """Only same-site paths, so the login page cannot be used to redirect elsewhere."""
     if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
         return target
-    return url_for("auth.home")
+    return url_for("admin.index")
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -68,7 +72,7 @@ def login() -> Any:
         try:
             get_tenant(platform, slug)
         except NotFound:
-            error = "wrong tenant, e-mail or password"
+            error = _("wrong tenant, e-mail or password")
         else:
             with tenant_session(platform, slug, Actor.system()) as unit:
                 row, reason = authenticate_password(
@@ -79,7 +83,7 @@ def login() -> Any:
             if row is not None:
                 login_user(SessionUser(slug, actor_from_row(row), row.name or row.email))
                 return redirect(_safe_next(request.args.get("next")))
-            error = reason
+            error = translate(reason) if reason else reason
     status = 401 if error else (400 if form.errors else 200)
     return render_template("auth/login.html", form=form, error=error), status
 
@@ -87,15 +91,5 @@ def login() -> Any:
 @bp.route("/logout", methods=["POST"])
 def logout() -> Any:
     logout_user()
-    flash("You are signed out.")
+    flash(_("You are signed out."))
     return redirect(url_for("auth.login"))
-
-
-@bp.route("/admin/")
-@login_required
-def home() -> Any:
-    from metadata import label_text, load_model
-
-    with tenant_session(get_platform(), current_user.tenant, current_user.actor, write=False) as unit:
-        objects = [(name, label_text(obj.label)) for name, obj in load_model(unit).definitions.items()]
-    return render_template("auth/home.html", objects=objects)

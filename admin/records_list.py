@@ -1,0 +1,233 @@
+"""The list view of any object: search, visual filters, sorting, pagination, saved views, bulk
+edit and delete, CSV export, and the search-as-you-type answer lookups use."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from typing import Any
+from urllib.parse import urlencode
+
+from flask import Response, current_app, flash, jsonify, redirect, request, url_for
+from flask_admin import expose
+from flask_babel import gettext as _
+from flask_babel import ngettext
+
+from crm_platform.core.errors import CRMError, ValidationError
+from metadata import RecordService, load_model
+
+from .display import References, cell_renderer, plain_value, table_rows
+from .filters import cached_filters_json
+from .meta import field_label, list_columns, object_label, readable_fields, title_field
+from .saved_views import delete_view, get_view, list_views, save_view
+from .ui import flash_error, json_error, render_error, ui_session
+
+LIST_PARAMETERS = ("q", "filter", "sort", "page", "per_page")
+PER_PAGE_CHOICES = (20, 50, 100, 200)
+EXPORT_PAGE = 500
+MAX_EXPORT_ROWS = 100_000
+
+
+def list_arguments(source: Any, saved: dict[str, Any] | None = None) -> dict[str, list[str]]:
+    """Only the list parameters the record service knows, a saved view's as the defaults."""
+    arguments: dict[str, list[str]] = {}
+    for key, value in (saved or {}).items():
+        if key in LIST_PARAMETERS and value not in (None, ""):
+            arguments[key] = [value if isinstance(value, str) else json.dumps(value)]
+    for key in LIST_PARAMETERS:
+        values = [v for v in source.getlist(key) if v != ""]
+        if values:
+            arguments[key] = values
+    return arguments
+
+
+class ListMixin:
+    """Routes of the list view, mixed into the one records view."""
+
+    @expose("/<object_name>/")
+    def index_view(self, object_name: str) -> Any:
+        with ui_session() as session:
+            service = RecordService(session)
+            try:
+                model = service.object(object_name)
+                policy = service.policy
+                policy.require(model.name, "read")
+            except CRMError as exc:
+                return render_error(exc)
+            view_id = request.args.get("view", type=int)
+            saved = get_view(session, object_name, view_id) if view_id else None
+            arguments = list_arguments(request.args, saved["query"] if saved else None)
+            error = None
+            try:
+                query = service.parse_list(object_name, arguments, current_app.config["CRM_MAX_PER_PAGE"])
+                rows, total = service.list(object_name, query)
+            except ValidationError as exc:
+                error = exc.message
+                query = service.parse_list(object_name, {}, current_app.config["CRM_MAX_PER_PAGE"])
+                rows, total = service.list(object_name, query)
+            columns = list_columns(policy, model)
+            refs = References(session, load_model(session), policy)
+            refs.load(model, rows)
+            masked = {n for n, a in policy.restricted(model.name).items() if a == "masked"}
+            shown = [(c.name, c.label, ' class="text-end crm-num"' if c.numeric else "",
+                      cell_renderer(c.field, c.name, refs, model, c.name in masked)) for c in columns]
+            cells = [
+                {
+                    "id": row["id"], "href": refs.record_url(object_name, row["id"]),
+                    "cells": [(text, css, render(row.get(name))) for name, text, css, render in shown],
+                }
+                for row in rows
+            ]
+            editable = [(fd.name, field_label(model, fd.name)) for fd in readable_fields(policy, model)
+                        if not fd.computed and fd.name not in policy.unwritable(model.name)
+                        and fd.type not in ("rich_text", "multi_picklist", "lookup")]
+            pages = max(1, -(-total // query.per_page))
+            can_update = policy.scope(model.name, "update") != "none"
+            can_delete = policy.scope(model.name, "delete") != "none"
+            base = url_for(".index_view", object_name=object_name)
+            list_args = {k: v[0] for k, v in arguments.items() if k != "page"}
+            sort_now = ",".join(("-" if d else "") + n for n, d in query.sort)
+
+            def link(**changes: Any) -> str:
+                merged = {**list_args, **changes}
+                return base + ("?" + urlencode(merged) if merged else "")
+
+            sort_links = {c.name: link(sort=("-" if sort_now == c.name else "") + c.name) for c in columns}
+            return self.render(
+                "crm/records/list.html", sort_links=sort_links,
+                previous_link=link(page=query.page - 1), next_link=link(page=query.page + 1),
+                model=model, object_name=object_name, columns=columns, rows=cells, total=total,
+                page=query.page, pages=pages, per_page=query.per_page, per_page_choices=PER_PAGE_CHOICES,
+                sort=",".join(("-" if d else "") + n for n, d in query.sort),
+                q=arguments.get("q", [""])[0], filter_json=arguments.get("filter", [""])[0],
+                error=error, saved_views=list_views(session, object_name), current_view=saved,
+                qb_filters_json=cached_filters_json(session, load_model(session).version, model, policy),
+                can_create=policy.scope(model.name, "create") != "none",
+                can_update=can_update, can_delete=can_delete,
+                rows_html=table_rows(cells, can_update or can_delete, _("Select")),
+                can_export=policy.scope(model.name, "export") != "none",
+                bulk_fields=editable, title=object_label(model, plural=True),
+                list_args=list_args,
+            )
+
+    @expose("/<object_name>/views/", methods=("POST",))
+    def save_view_action(self, object_name: str) -> Any:
+        with ui_session(write=True) as session:
+            try:
+                RecordService(session).object(object_name)
+                query = {k: request.form.get(k) for k in ("q", "filter", "sort", "per_page") if request.form.get(k)}
+                view = save_view(session, object_name, request.form.get("name", ""), query,
+                                 shared=bool(request.form.get("shared")))
+            except CRMError as exc:
+                flash_error(exc)
+                return redirect(url_for(".index_view", object_name=object_name))
+        flash(_("View saved."), "success")
+        return redirect(url_for(".index_view", object_name=object_name, view=view["id"]))
+
+    @expose("/<object_name>/views/<int:view_id>/delete/", methods=("POST",))
+    def delete_view_action(self, object_name: str, view_id: int) -> Any:
+        with ui_session(write=True) as session:
+            try:
+                delete_view(session, object_name, view_id)
+            except CRMError as exc:
+                flash_error(exc)
+        return redirect(url_for(".index_view", object_name=object_name))
+
+    @expose("/<object_name>/bulk/", methods=("POST",))
+    def bulk_action(self, object_name: str) -> Any:
+        ids = [i for i in request.form.getlist("ids") if i.isdigit()]
+        action = request.form.get("action")
+        back = request.form.get("next") or url_for(".index_view", object_name=object_name)
+        if not back.startswith("/") or back.startswith("//"):
+            back = url_for(".index_view", object_name=object_name)
+        if not ids:
+            flash(_("Select at least one record."), "warning")
+            return redirect(back)
+        try:
+            with ui_session(write=True) as session:
+                service = RecordService(session)
+                model = service.object(object_name)
+                if action == "delete":
+                    for record_id in ids:
+                        service.delete(object_name, record_id)
+                    message = ngettext("%(num)d record deleted.", "%(num)d records deleted.", len(ids))
+                elif action == "update":
+                    name = request.form.get("field", "")
+                    if name not in model.fields:
+                        raise ValidationError(_("Choose a field to change."), {"field": ["unknown field"]})
+                    raw = request.form.get("value", "")
+                    value: Any = None if raw.strip() == "" else raw.strip()
+                    if model.fields[name].type == "boolean":
+                        value = raw.lower() in ("1", "true", "yes", "on")
+                    for record_id in ids:
+                        service.update(object_name, record_id, {name: value})
+                    message = ngettext("%(num)d record updated.", "%(num)d records updated.", len(ids))
+                else:
+                    raise ValidationError(_("Unknown bulk action."), {"action": ["unknown"]})
+        except CRMError as exc:
+            flash(_("Nothing was changed: %(reason)s", reason=exc.message), "danger")
+            return redirect(back)
+        flash(message, "success")
+        return redirect(back)
+
+    @expose("/<object_name>/export.csv")
+    def export_view(self, object_name: str) -> Any:
+        with ui_session() as session:
+            service = RecordService(session)
+            try:
+                model = service.object(object_name)
+                service.policy.require(model.name, "export")
+                arguments = list_arguments(request.args)
+                arguments["per_page"] = [str(EXPORT_PAGE)]
+                fields = readable_fields(service.policy, model)
+                refs = References(session, load_model(session), service.policy)
+                buffer = io.StringIO()
+                writer = csv.writer(buffer)
+                writer.writerow(["ID", *(field_label(model, fd.name) for fd in fields)])
+                page, written = 1, 0
+                while written < MAX_EXPORT_ROWS:
+                    arguments["page"] = [str(page)]
+                    query = service.parse_list(object_name, arguments, EXPORT_PAGE)
+                    rows, total = service.list(object_name, query)
+                    refs.load(model, rows)
+                    for row in rows:
+                        writer.writerow([row["id"], *(plain_value(fd, row.get(fd.name), refs) for fd in fields)])
+                    written += len(rows)
+                    if written >= total or not rows:
+                        break
+                    page += 1
+            except CRMError as exc:
+                return render_error(exc)
+            session.audit("record.export", object=model.name, after={"rows": written})
+        return Response(
+            "\ufeff" + buffer.getvalue(), mimetype="text/csv",
+            headers={"Content-Disposition": f'attachment; filename="{object_name}.csv"'},
+        )
+
+    @expose("/<object_name>/lookup")
+    def lookup_view(self, object_name: str) -> Any:
+        """Records whose searchable fields contain ``q``, for lookup pickers."""
+        with ui_session() as session:
+            service = RecordService(session)
+            try:
+                model = service.object(object_name)
+                arguments: dict[str, list[str]] = {"per_page": ["20"]}
+                text = request.args.get("q", "").strip()
+                if text.isdigit():
+                    arguments["filter"] = [json.dumps({"condition": "OR", "rules": [
+                        {"field": "id", "operator": "equal", "value": int(text)}]})]
+                elif text:
+                    arguments["q"] = [text]
+                rows, _total = service.list(object_name, service.parse_list(object_name, arguments))
+            except CRMError as exc:
+                return json_error(exc)
+            unreadable = service.policy.unreadable(model.name)
+            title = title_field(model)
+            results = [
+                {"id": row["id"],
+                 "text": str(row.get(title)) if title and title not in unreadable and row.get(title) is not None
+                 else f"#{row['id']}"}
+                for row in rows
+            ]
+            return jsonify({"results": results})
