@@ -221,10 +221,17 @@ def machine_line() -> str:
            f"SQLAlchemy {sa.__version__}"
 
 
+def load_line() -> str:
+    """The machine's load when the benchmark starts: other work on 2 cores skews every figure."""
+    one, five, _ = os.getloadavg()
+    return f"load average at start: {one:.2f} (1 min), {five:.2f} (5 min)"
+
+
 def header(title: str, bench: Bench | None = None, extra: str = "") -> None:
     print("=" * 100)
     print(title)
     print(machine_line())
+    print(load_line())
     if bench is not None:
         url = bench.platform.db.url.render_as_string(hide_password=True)
         print(f"database: {bench.dialect} ({url}), tenant {bench.slug}")
