@@ -22,7 +22,7 @@ from crm_platform.core.session import TenantSession, utcnow
 from . import ddl
 from .definitions import ObjectDef, check_definitions, check_shape
 from .field_types import FIELD_TYPES, deserialize_loose
-from .model import ObjectModel, TenantModel, field_column, fresh_model, index_name, load_model, stage_column
+from .model import ObjectModel, TenantModel, field_column, index_name, load_model, stage_column
 from .store import bump_version, delete_definition, save_definition
 from .tables import autonumber_counters, stage_history
 
@@ -90,6 +90,7 @@ class Designer:
         self.session.conn.execute(stage_history.delete().where(stage_history.c.object == name))
         self.session.conn.execute(autonumber_counters.delete().where(autonumber_counters.c.object == name))
         delete_definition(self.session, name)
+        self.definitions.pop(name, None)
         self._committed("object.delete", name, before=obj.document)
 
     # -- fields --------------------------------------------------------------------------------
@@ -272,13 +273,15 @@ class Designer:
 
     def _recompile(self, obj: ObjectDef) -> TenantModel:
         self.definitions[obj.name] = obj
-        self.model = TenantModel(self.model.version, dict(self.definitions))
+        self.model = TenantModel(self.model.version, dict(self.definitions), previous=self.model)
         self.session.cache["model"] = self.model
         return self.model
 
     def _committed(self, action: str, object_name: str, before: Any = None, after: Any = None) -> None:
-        bump_version(self.session)
-        self.model = fresh_model(self.session)
+        version = bump_version(self.session)
+        # The definitions in hand are what was just saved: compile from them, not from the database.
+        self.model = TenantModel(version, dict(self.definitions), previous=self.model)
+        self.session.cache["model"] = self.model
         self.session.audit(f"metadata.{action}", object=object_name, before=before, after=after)
         self.session.publish(METADATA_CHANGED, object=object_name, extra={"action": action})
 

@@ -217,11 +217,17 @@ def _coercer(field: mm.Field) -> Callable[[Any], Any]:
 class TenantModel:
     """The compiled metadata of one tenant at one version."""
 
-    def __init__(self, version: int, definitions: dict[str, ObjectDef]) -> None:
+    def __init__(self, version: int, definitions: dict[str, ObjectDef], previous: TenantModel | None = None) -> None:
+        """Compile every object, reusing ``previous``'s compilation of objects that did not change
+        (a template install creating dozens of objects would otherwise recompile all of them each time)."""
         self.version = version
         self.definitions = definitions
         self.metadata = sa.MetaData()
-        self.objects = {name: ObjectModel(obj, self.metadata) for name, obj in definitions.items()}
+        self.objects = {}
+        for name, obj in definitions.items():
+            old = previous.objects.get(name) if previous is not None else None
+            reusable = old is not None and (old.definition is obj or old.definition.document == obj.document)
+            self.objects[name] = old if reusable else ObjectModel(obj, self.metadata)
 
     def object(self, name: str) -> ObjectModel:
         model = self.objects.get(name)
