@@ -25,6 +25,7 @@ from .activities import move_activities
 from .attachments import move_attachments
 from .model import ObjectModel, load_model
 from .sql_types import UTCDateTime
+from .store import bump_version, metadata_version
 from .tables import record_tags, tenant_metadata
 from .tags import add_tags, tags_of
 
@@ -110,14 +111,22 @@ def create_rule(session: TenantSession, object_name: str, document: Any) -> dict
     rule_id = session.conn.execute(duplicate_rules.insert().values(
         object=object_name, created_at=utcnow(), **checked)).inserted_primary_key[0]
     session.audit("duplicate_rule.create", object=object_name, record_id=rule_id, after=checked)
+    bump_version(session)
     return {"id": rule_id, "object": object_name, **checked}
 
 
 def list_rules(session: TenantSession, object_name: str | None = None) -> list[dict[str, Any]]:
-    query = sa.select(duplicate_rules).order_by(duplicate_rules.c.id)
-    if object_name:
-        query = query.where(duplicate_rules.c.object == object_name)
-    return [rule_json(r) for r in session.conn.execute(query)]
+    """The tenant's duplicate rules (cached per metadata version: every create checks them)."""
+    cache = session.platform.cache("duplicate_rules")
+    key = (session.tenant, metadata_version(session))
+    rules = None if session.cache.get("metadata_dirty") else cache.get(key)
+    if rules is None:
+        rules = [rule_json(r) for r in session.conn.execute(sa.select(duplicate_rules).order_by(duplicate_rules.c.id))]
+        if not session.cache.get("metadata_dirty"):
+            if len(cache) > 512:
+                cache.clear()
+            cache[key] = rules
+    return [r for r in rules if object_name is None or r["object"] == object_name]
 
 
 def delete_rule(session: TenantSession, rule_id: Any) -> None:
@@ -130,6 +139,7 @@ def delete_rule(session: TenantSession, rule_id: Any) -> None:
         raise NotFound(f"duplicate rule {rule_id!r} does not exist")
     session.conn.execute(duplicate_rules.delete().where(duplicate_rules.c.id == key))
     session.audit("duplicate_rule.delete", object=row.object, record_id=key, before=rule_json(row))
+    bump_version(session)
 
 
 def _key(model: ObjectModel, rule: Mapping[str, Any], record: Mapping[str, Any]) -> tuple[Any, ...] | None:

@@ -7,7 +7,6 @@ from typing import Any
 import sqlalchemy as sa
 
 from crm_platform.core.session import TenantSession, utcnow
-from crm_platform.core.tables import meta_state
 
 from .definitions import ObjectDef
 from .tables import object_definitions
@@ -16,18 +15,16 @@ VERSION_KEY = "metadata_version"
 
 
 def metadata_version(session: TenantSession) -> int:
-    return session.conn.execute(sa.select(meta_state.c.value).where(meta_state.c.key == VERSION_KEY)).scalar_one()
+    return session.version(VERSION_KEY)
 
 
 def bump_version(session: TenantSession) -> int:
     """Mark every cached compilation of this tenant's metadata stale (in every process)."""
-    session.conn.execute(
-        meta_state.update().where(meta_state.c.key == VERSION_KEY).values(value=meta_state.c.value + 1)
-    )
+    version = session.bump(VERSION_KEY)
     session.cache.pop("model", None)
     # Until this transaction commits, its compiled metadata must not reach the shared cache.
     session.cache["metadata_dirty"] = True
-    return metadata_version(session)
+    return version
 
 
 def load_definitions(session: TenantSession) -> dict[str, ObjectDef]:

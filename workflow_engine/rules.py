@@ -8,7 +8,6 @@ import sqlalchemy as sa
 
 from crm_platform.core.errors import NotFound, ValidationError
 from crm_platform.core.session import TenantSession, utcnow
-from crm_platform.core.tables import meta_state
 from metadata import load_model
 
 from .definitions import APPROVAL_EXISTS_HOOK, CompiledRule, check_rule, compile_rule
@@ -18,13 +17,11 @@ VERSION_KEY = "workflow_version"
 
 
 def workflow_version(session: TenantSession) -> int:
-    return session.conn.execute(sa.select(meta_state.c.value).where(meta_state.c.key == VERSION_KEY)).scalar_one()
+    return session.version(VERSION_KEY)
 
 
 def bump_workflow_version(session: TenantSession) -> None:
-    session.conn.execute(
-        meta_state.update().where(meta_state.c.key == VERSION_KEY).values(value=meta_state.c.value + 1)
-    )
+    session.bump(VERSION_KEY)
     session.cache.pop("active_rules", None)
     session.cache["workflow_dirty"] = True
 

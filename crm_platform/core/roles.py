@@ -21,7 +21,7 @@ from jsonschema import Draft202012Validator
 
 from .errors import Conflict, NotFound, PermissionDenied, ValidationError
 from .session import TenantSession, utcnow
-from .tables import meta_state, roles, users
+from .tables import roles, users
 
 ADMIN_ROLE = "admin"
 ACTIONS = ("read", "create", "update", "delete", "export")
@@ -128,16 +128,12 @@ def delete_role(session: TenantSession, name: str) -> None:
 
 def bump_security_version(session: TenantSession) -> None:
     """Roles are compiled into cached access policies; moving this version invalidates them."""
-    session.conn.execute(
-        meta_state.update().where(meta_state.c.key == "security_version").values(value=meta_state.c.value + 1)
-    )
+    session.bump("security_version")
     session.cache.pop("access_policy", None)
 
 
 def security_version(session: TenantSession) -> int:
-    return session.conn.execute(
-        sa.select(meta_state.c.value).where(meta_state.c.key == "security_version")
-    ).scalar_one()
+    return session.version("security_version")
 
 
 def follow_metadata_change(session: TenantSession, change: dict[str, Any]) -> list[str]:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
+import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from . import tables
@@ -37,6 +38,10 @@ class Actor:
     def system(cls) -> Actor:
         return cls(user_id=None, email="system", roles=("admin",))
 
+
+VERSIONS = sa.select(tables.meta_state.c.key, tables.meta_state.c.value)
+BUMP = tables.meta_state.update().where(tables.meta_state.c.key == sa.bindparam("_key")).values(
+    value=tables.meta_state.c.value + 1)
 
 #: Hook name: callables ``(session)`` run inside the transaction just before it commits.
 BEFORE_COMMIT_HOOK = "session.before_commit"
@@ -97,6 +102,21 @@ class TenantSession:
                 "after": after,
             }
         )
+
+    def version(self, key: str) -> int:
+        """One of the tenant's version counters (metadata, security, workflow), read once per unit
+        of work: every cache of compiled definitions is keyed by them."""
+        versions = self.cache.get("versions")
+        if versions is None:
+            versions = dict(self.conn.execute(VERSIONS).all())
+            self.cache["versions"] = versions
+        return versions[key]
+
+    def bump(self, key: str) -> int:
+        """Move a version counter: every process's caches keyed by it become stale."""
+        self.conn.execute(BUMP, {"_key": key})
+        self.cache.pop("versions", None)
+        return self.version(key)
 
     def after_commit(self, callback: Callable[[], None]) -> None:
         self.after_commit_callbacks.append(callback)

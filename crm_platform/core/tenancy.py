@@ -116,12 +116,16 @@ def create_token(
     return token
 
 
+TOKEN_BY_HASH = sa.select(api_tokens).where(api_tokens.c.token_hash == sa.bindparam("_hash"))
+USER_BY_ID = sa.select(users).where(users.c.id == sa.bindparam("_id"))
+
+
 def authenticate_token(platform: Platform, token: str) -> tuple[str, Actor]:
     """Resolve a bearer token to its tenant and user, or raise :class:`AuthenticationError`."""
     if not token or not token.startswith(TOKEN_PREFIX) or len(token) > 200:
         raise AuthenticationError("malformed API token")
     with platform.db.control() as conn:
-        row = conn.execute(sa.select(api_tokens).where(api_tokens.c.token_hash == hash_token(token))).first()
+        row = conn.execute(TOKEN_BY_HASH, {"_hash": hash_token(token)}).first()
     if row is None:
         raise AuthenticationError("unknown API token")
     if row.revoked_at is not None:
@@ -129,7 +133,7 @@ def authenticate_token(platform: Platform, token: str) -> tuple[str, Actor]:
     if row.expires_at is not None and _aware(row.expires_at) <= utcnow():
         raise AuthenticationError("this API token has expired")
     with platform.db.tenant_connection(row.tenant_slug) as conn:
-        user = conn.execute(sa.select(users).where(users.c.id == row.user_id)).first()
+        user = conn.execute(USER_BY_ID, {"_id": row.user_id}).first()
     if user is None or not user.active:
         raise AuthenticationError("the user of this API token is inactive")
     return row.tenant_slug, actor_from_row(user, read_only=row.read_only)
