@@ -21,7 +21,7 @@ from jsonschema import Draft202012Validator
 from sqlalchemy.dialects.postgresql.base import RESERVED_WORDS as POSTGRES_RESERVED
 from sqlalchemy.sql.compiler import RESERVED_WORDS as SQL_RESERVED
 
-from crm_platform.core.errors import ExpressionError, ValidationError
+from crm_platform.core.errors import ExpressionError, Problems, ValidationError
 
 from .field_types import FIELD_TYPES, deserialize_loose, fits_column
 
@@ -174,21 +174,6 @@ class ObjectDef:
 # -- meaning checks -----------------------------------------------------------------------------
 
 
-class Problems:
-    """Collects every problem found, keyed by path, then raises them together."""
-
-    def __init__(self) -> None:
-        self.errors: dict[str, list[str]] = {}
-
-    def add(self, path: str, message: str) -> None:
-        self.errors.setdefault(path, []).append(message)
-
-    def raise_if_any(self, subject: str) -> None:
-        if self.errors:
-            path, messages = next(iter(self.errors.items()))
-            raise ValidationError(f"invalid {subject}: {path}: {messages[0]}", self.errors)
-
-
 def check_name(problems: Problems, path: str, name: str, what: str) -> None:
     if not isinstance(name, str) or not NAME_PATTERN.match(name):
         problems.add(path, f"{what} name {name!r} must match ^[a-z][a-z0-9_]{{0,62}}$")
@@ -198,11 +183,11 @@ def check_name(problems: Problems, path: str, name: str, what: str) -> None:
 
 def check_definitions(objects: Mapping[str, ObjectDef], changed: Iterable[str] | None = None) -> None:
     """Check the meaning of the tenant's definitions; ``changed`` limits the checks to some objects."""
-    problems = Problems()
+    problems = Problems("definition")
     names = list(changed) if changed is not None else list(objects)
     for name in names:
         _check_object(problems, objects[name], objects)
-    problems.raise_if_any("definition")
+    problems.raise_if_any()
 
 
 def _check_object(problems: Problems, obj: ObjectDef, objects: Mapping[str, ObjectDef]) -> None:

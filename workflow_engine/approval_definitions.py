@@ -26,7 +26,13 @@ from typing import Any
 import sqlalchemy as sa
 from jsonschema import Draft202012Validator
 
-from crm_platform.core.errors import Conflict, CRMError, NotFound, ValidationError
+from crm_platform.core.errors import (
+    Conflict,
+    CRMError,
+    NotFound,
+    Problems,
+    ValidationError,
+)
 from crm_platform.core.roles import list_roles
 from crm_platform.core.session import TenantSession, utcnow
 from crm_platform.core.users import resolve_user
@@ -35,7 +41,12 @@ from metadata.model import ObjectModel
 
 from .definitions import check_actions
 from .rules import bump_workflow_version
-from .tables import approval_process_versions, approval_processes, approval_requests, rules
+from .tables import (
+    approval_process_versions,
+    approval_processes,
+    approval_requests,
+    rules,
+)
 
 MODES = ("any", "all", "quorum")
 #: User references an approver of type "field" may name besides the object's user fields.
@@ -47,19 +58,6 @@ UNITS = {"minutes": 60, "hours": 3600, "days": 86400}
 def _validator() -> Draft202012Validator:
     text = resources.files("workflow_engine").joinpath("schemas/approval_process.schema.json").read_text("utf-8")
     return Draft202012Validator(json.loads(text))
-
-
-class _Problems:
-    def __init__(self) -> None:
-        self.errors: dict[str, list[str]] = {}
-
-    def add(self, path: str, message: str) -> None:
-        self.errors.setdefault(path, []).append(message)
-
-    def raise_if_any(self) -> None:
-        if self.errors:
-            path, messages = next(iter(self.errors.items()))
-            raise ValidationError(f"invalid approval process: {path}: {messages[0]}", self.errors)
 
 
 def approver_specs(step: dict[str, Any]) -> list[dict[str, Any]]:
@@ -78,7 +76,7 @@ def find_user(session: TenantSession, reference: Any) -> Any:
 
 def check_process(session: TenantSession, document: Any) -> dict[str, Any]:
     """Validate a process document; answers it normalized (conditions as trees, defaults filled)."""
-    problems = _Problems()
+    problems = Problems("approval process")
     for error in _validator().iter_errors(document):
         path = ".".join(str(p) for p in error.absolute_path) or "process"
         problems.add(path, error.message[:300])
@@ -131,7 +129,7 @@ def _exists_in(session: TenantSession) -> Callable[[str, str], bool]:
     return lambda object_name, name: find_process(session, object_name, name) is not None
 
 
-def _condition(problems: _Problems, path: str, condition: Any, obj: ObjectModel) -> dict[str, Any] | None:
+def _condition(problems: Problems, path: str, condition: Any, obj: ObjectModel) -> dict[str, Any] | None:
     try:
         if isinstance(condition, str):
             return conditions.parse_expression(condition, obj.field_refs)
@@ -143,7 +141,7 @@ def _condition(problems: _Problems, path: str, condition: Any, obj: ObjectModel)
         return None
 
 
-def _check_approver(session: TenantSession, problems: _Problems, path: str, spec: dict[str, Any], obj: ObjectModel,
+def _check_approver(session: TenantSession, problems: Problems, path: str, spec: dict[str, Any], obj: ObjectModel,
                     roles: set[str]) -> None:
     kind, value = spec["type"], spec.get("value")
     if kind == "manager":

@@ -19,7 +19,11 @@ from croniter import croniter
 from jinja2 import TemplateSyntaxError
 from jsonschema import Draft202012Validator
 
-from crm_platform.core.errors import CRMError, ExpressionError, ValidationError
+from crm_platform.core.errors import (
+    CRMError,
+    ExpressionError,
+    Problems,
+)
 from metadata import conditions
 from metadata.field_types import FIELD_TYPES, deserialize_loose, value_type_of
 from metadata.formulas import Formula
@@ -63,22 +67,9 @@ class CompiledRule:
         return self.trigger["type"]
 
 
-class Problems:
-    def __init__(self) -> None:
-        self.errors: dict[str, list[str]] = {}
-
-    def add(self, path: str, message: str) -> None:
-        self.errors.setdefault(path, []).append(message)
-
-    def raise_if_any(self) -> None:
-        if self.errors:
-            path, messages = next(iter(self.errors.items()))
-            raise ValidationError(f"invalid rule: {path}: {messages[0]}", self.errors)
-
-
 def check_rule(document: Any, model: TenantModel, approval_exists: Callable[[str, str], bool] | None = None) -> dict[str, Any]:
     """Validate a rule document; answers it with its condition normalized to a tree."""
-    problems = Problems()
+    problems = Problems("rule")
     for error in _validator().iter_errors(document):
         path = ".".join(str(p) for p in error.absolute_path) or "rule"
         problems.add(path, error.message[:300])
@@ -309,7 +300,7 @@ def _action_validator() -> Draft202012Validator:
 def check_actions(actions: list[Any], path: str, obj: ObjectModel, model: TenantModel,
                   approval_exists: Callable[[str, str], bool] | None = None) -> dict[str, list[str]]:
     """Problems (by path) of action documents run on ``obj`` outside a rule (approval outcomes)."""
-    problems = Problems()
+    problems = Problems("actions")
     for index, action in enumerate(actions):
         where = f"{path}[{index}]"
         shape = list(_action_validator().iter_errors(action))

@@ -23,7 +23,7 @@ from workflow_engine import (
 )
 from workflow_engine.approval_definitions import process_versions
 
-from .context import json_body, require, unit_of_work
+from .context import json_body, page_arguments, require, unit_of_work
 
 
 def _optional_body() -> dict[str, Any]:
@@ -44,16 +44,6 @@ def _flag(name: str) -> bool:
     if value not in ("0", "1", "true", "false"):
         raise ValidationError(f"{name} is 1 or 0", {name: ["expected 1 or 0"]})
     return value in ("1", "true")
-
-
-def _page() -> tuple[int, int]:
-    try:
-        page, per_page = int(request.args.get("page", 1)), int(request.args.get("per_page", 100))
-    except ValueError:
-        raise ValidationError("page and per_page must be integers", {"page": ["must be an integer"]}) from None
-    if page < 1 or not 1 <= per_page <= 500:
-        raise ValidationError("page must be 1 or more, per_page 1 to 500", {"per_page": ["1 to 500"]})
-    return page, per_page
 
 
 def register(api: Blueprint) -> None:
@@ -107,7 +97,7 @@ def register(api: Blueprint) -> None:
 
     @api.get("/approvals")
     def approvals_index():
-        page, per_page = _page()
+        page, per_page = page_arguments()
         with unit_of_work() as session:
             rows, total = list_requests(
                 session, status=request.args.get("status"), mine=_flag("mine"), submitted=_flag("submitted"),

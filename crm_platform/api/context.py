@@ -9,7 +9,12 @@ from typing import Any
 
 from flask import g, request
 
-from crm_platform.core.errors import AuthenticationError, BadRequest, PermissionDenied
+from crm_platform.core.errors import (
+    AuthenticationError,
+    BadRequest,
+    PermissionDenied,
+    ValidationError,
+)
 from crm_platform.core.platform import get_platform
 from crm_platform.core.session import TenantSession, tenant_session
 from crm_platform.core.tenancy import authenticate_token
@@ -68,3 +73,15 @@ def json_body(expected: type = dict) -> Any:
     if expected is dict and not isinstance(document, dict):
         raise BadRequest(f"expected a JSON object, got {type(document).__name__}")
     return document
+
+
+def page_arguments(default_per_page: int = 100) -> tuple[int, int]:
+    """``page`` and ``per_page`` from the query string, checked."""
+    try:
+        page = int(request.args.get("page", 1))
+        per_page = int(request.args.get("per_page", default_per_page))
+    except ValueError:
+        raise ValidationError("page and per_page must be integers", {"page": ["must be an integer"]}) from None
+    if page < 1 or not 1 <= per_page <= 500:
+        raise ValidationError("page must be 1 or more, per_page 1 to 500", {"per_page": ["1 to 500"]})
+    return page, per_page

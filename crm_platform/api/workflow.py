@@ -8,25 +8,23 @@ import sqlalchemy as sa
 from flask import Blueprint, g, jsonify, request
 
 from crm_platform.core.errors import NotFound, ValidationError
-from workflow_engine import create_rule, delete_rule, get_rule, list_rules, test_rule, update_rule
-from workflow_engine.rules import get_rule_row
+from workflow_engine import (
+    create_rule,
+    delete_rule,
+    get_rule,
+    list_rules,
+    test_rule,
+    update_rule,
+)
 from workflow_engine.log import RUN_STATUSES, rule_log
+from workflow_engine.rules import get_rule_row
 from workflow_engine.tables import notifications, rule_versions
 
-from .context import json_body, require, unit_of_work
+from .context import json_body, page_arguments, require, unit_of_work
+
 
 def _iso(value: Any) -> str | None:
     return value.isoformat().replace("+00:00", "Z") if value is not None else None
-
-
-def _page() -> tuple[int, int]:
-    try:
-        page, per_page = int(request.args.get("page", 1)), int(request.args.get("per_page", 100))
-    except ValueError:
-        raise ValidationError("page and per_page must be integers", {"page": ["must be an integer"]}) from None
-    if page < 1 or not 1 <= per_page <= 500:
-        raise ValidationError("page must be 1 or more, per_page 1 to 500", {"per_page": ["1 to 500"]})
-    return page, per_page
 
 
 def register(api: Blueprint) -> None:
@@ -128,6 +126,6 @@ def register(api: Blueprint) -> None:
 
 
 def _log(session: Any, **filters: Any) -> dict[str, Any]:
-    page, per_page = _page()
+    page, per_page = page_arguments()
     entries, total = rule_log(session, page=page, per_page=per_page, **filters)
     return {"data": entries, "meta": {"total": total, "page": page, "per_page": per_page}}

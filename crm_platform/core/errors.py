@@ -90,3 +90,20 @@ class StillReferenced(SchemaChangeError):
     """Raised when a change would break definitions that still refer to what it removes."""
 
     code = "referenced"
+
+
+class Problems:
+    """Collects every problem of a document, keyed by the path it concerns, then raises them at once
+    (a user fixing a definition wants the whole list, not one error per attempt)."""
+
+    def __init__(self, subject: str) -> None:
+        self.subject = subject
+        self.errors: dict[str, list[str]] = {}
+
+    def add(self, path: str, message: str) -> None:
+        self.errors.setdefault(path, []).append(message)
+
+    def raise_if_any(self) -> None:
+        if self.errors:
+            path, messages = next(iter(self.errors.items()))
+            raise ValidationError(f"invalid {self.subject}: {path}: {messages[0]}", self.errors)
