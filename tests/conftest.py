@@ -124,6 +124,39 @@ def session(tenant: TenantHandle) -> Iterator[TenantSession]:
         yield unit
 
 
+@pytest.fixture
+def cli(tmp_path: Any) -> Iterator[Any]:
+    """Run ``crm`` commands against a fresh instance folder (and the test database); tenants the
+    commands create are removed afterwards."""
+    from click.testing import CliRunner
+
+    from crm_platform.cli import main
+    from crm_platform.core.errors import NotFound
+
+    runner = CliRunner()
+    base = ["--instance", str(tmp_path / "instance")]
+    if TEST_DATABASE_URL:
+        base += ["--database-url", TEST_DATABASE_URL]
+    created: list[str] = []
+
+    def invoke(*args: str) -> Any:
+        if args[:2] == ("tenant", "create"):
+            created.append(args[2])
+        return runner.invoke(main, [*base, *args], env={"CRM_ARGON2_MEMORY_COST": "64", "CRM_ARGON2_TIME_COST": "1"})
+
+    yield invoke
+    config = {"INSTANCE_PATH": str(tmp_path / "instance")}
+    if TEST_DATABASE_URL:
+        config["CRM_DATABASE_URL"] = TEST_DATABASE_URL
+    platform = get_platform(create_app(config))
+    for slug in created:
+        try:
+            delete_tenant(platform, slug)
+        except NotFound:
+            pass
+    platform.db.dispose()
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: Any, call: Any) -> Iterator[None]:
     """Under CI (CRM_FORBID_SKIPS=1) a skipped test fails: every service must be there."""

@@ -11,40 +11,13 @@ import pytest
 from click.testing import CliRunner
 
 from crm_platform.cli import main
-from tests.conftest import TEST_DATABASE_URL
 
 from .conftest import FIXTURES
 
 
 @pytest.fixture
-def run(tmp_path):
-    runner = CliRunner()
-    base = ["--instance", str(tmp_path / "instance")]
-    if TEST_DATABASE_URL:
-        base += ["--database-url", TEST_DATABASE_URL]
-    created: list[str] = []
-
-    def invoke(*args: str):
-        if args[:2] == ("tenant", "create"):
-            created.append(args[2])
-        return runner.invoke(main, [*base, *args], env={"CRM_ARGON2_MEMORY_COST": "64", "CRM_ARGON2_TIME_COST": "1"})
-
-    yield invoke
-    from crm_platform.app import create_app
-    from crm_platform.core.errors import NotFound
-    from crm_platform.core.platform import get_platform
-    from crm_platform.core.tenancy import delete_tenant
-
-    config = {"INSTANCE_PATH": str(tmp_path / "instance")}
-    if TEST_DATABASE_URL:
-        config["CRM_DATABASE_URL"] = TEST_DATABASE_URL
-    platform = get_platform(create_app(config))
-    for slug in created:
-        try:
-            delete_tenant(platform, slug)
-        except NotFound:
-            pass
-    platform.db.dispose()
+def run(cli):
+    return cli
 
 
 def slug(prefix: str) -> str:
