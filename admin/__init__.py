@@ -81,7 +81,7 @@ def init_app(app: Flask) -> None:
 
 
 def _register_error_pages(app: Flask) -> None:
-    from flask import request
+    from flask import jsonify, request
 
     from crm_platform.core.errors import CRMError
 
@@ -96,17 +96,13 @@ def _register_error_pages(app: Flask) -> None:
         from flask_babel import gettext as _
 
         if request.path.startswith("/api/"):
-            from crm_platform.api.errors import error_response
-
-            return error_response("bad_request", exc.description, 400)
+            return jsonify({"error": {"code": "bad_request", "message": exc.description}}), 400
         error = CRMError(_("This page has expired or the form did not come from this site. Reload the page and try again."))
         error.status = 400
         return render_template("crm/error.html", error=error, title=_("Something went wrong")), 400
 
     @app.errorhandler(CRMError)
     def crm_error(exc: CRMError) -> Any:
-        if request.path.startswith("/api/"):
-            from crm_platform.api.errors import error_response
-
-            return error_response(exc.code, exc.message, exc.status, exc.details)
+        if request.path.startswith("/api/"):  # the API's own handlers normally answer first
+            return jsonify({"error": exc.to_dict()}), exc.status
         return render_error(exc)
