@@ -573,3 +573,61 @@ def run() -> None:  # pragma: no cover - console entry point for `python -m`
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(run())
 
+
+
+@main.command("import")
+@click.option("--tenant", "slug", required=True, help="Tenant slug.")
+@click.option("--object", "object_name", required=True, help="The object the rows become records of.")
+@click.option("--file", "path", required=True, type=click.Path(exists=True, dir_okay=False), help="CSV (UTF-8 or GBK) or XLSX.")
+@click.option("--mapping", help='JSON {"column": "field"}, or @file.json; default: the mapping used last time.')
+@click.option("--mode", type=click.Choice(["insert", "upsert"]), default="insert", show_default=True)
+@click.option("--key", help="The field that identifies a record for upsert.")
+@click.option("--on-error", type=click.Choice(["abort", "skip"]), default="abort", show_default=True,
+              help="abort: keep nothing if any row is bad; skip: keep the good rows.")
+@click.option("--preview", is_flag=True, help="Try the first rows and keep nothing.")
+@click.pass_context
+@clear_errors
+def import_records(ctx: click.Context, slug: str, object_name: str, path: str, mapping: str | None, mode: str,
+                   key: str | None, on_error: str, preview: bool) -> None:
+    """Import a file into an object, with a progress bar and a report of every bad row."""
+    import json
+    from pathlib import Path
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    from crm_platform.core.errors import BadRequest
+    from crm_platform.core.session import Actor, tenant_session
+    from crm_platform.core.tenancy import get_tenant
+    from metadata import importing
+
+    platform = _platform(ctx)
+    get_tenant(platform, slug)
+    content = Path(path).read_bytes()
+    chosen = None
+    if mapping:
+        text = Path(mapping[1:]).read_text("utf-8") if mapping.startswith("@") else mapping
+        try:
+            chosen = json.loads(text)
+        except ValueError as exc:
+            raise BadRequest(f"--mapping is not valid JSON: {exc}") from None
+    with Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  console=console, transient=True) as progress:
+        task = progress.add_task(f"importing {Path(path).name}", total=None)
+
+        def advance(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        with tenant_session(platform, slug, Actor.system()) as session:
+            result = importing.run_import(
+                session, object_name, Path(path).name, content,
+                chosen if chosen is not None else importing.saved_mapping(session, object_name),
+                mode=mode, key=key, on_error=on_error, preview=preview, progress=advance)
+    console.print(f"{result['status']}: {result['created']} created, {result['updated']} updated, "
+                  f"{result['skipped']} skipped, {result['error_count']} errors (of {result['total']} rows)")
+    if result["errors"]:
+        table = Table("row", "column", "reason", title="rows with errors (first 20)")
+        for error in result["errors"][:20]:
+            table.add_row(str(error["row"]), error["column"], error["reason"])
+        console.print(table)
+    if result["status"] == "failed":
+        raise click.ClickException("nothing was imported (use --on-error skip to keep the good rows)")

@@ -96,3 +96,31 @@ def test_preview_writes_nothing(members):
 def test_bad_requests_are_named(members, form, problem):
     response = send(members, GOOD.encode("utf-8"), **form)
     assert response.status_code in (400, 422) and problem in json.dumps(response.json["error"], ensure_ascii=False)
+
+
+def test_crm_import_command(cli, tmp_path):
+    import uuid
+
+    slug = f"imp-{uuid.uuid4().hex[:8]}"
+    assert cli("tenant", "create", slug, "--admin-email", "a@x.com", "--admin-password", "password-1").exit_code == 0
+    from crm_platform.app import create_app
+    from crm_platform.core.platform import get_platform
+    from crm_platform.core.session import Actor, tenant_session
+    from metadata import Designer
+    from tests.conftest import TEST_DATABASE_URL
+
+    config = {"INSTANCE_PATH": str(tmp_path / "instance")}
+    if TEST_DATABASE_URL:
+        config["CRM_DATABASE_URL"] = TEST_DATABASE_URL
+    platform = get_platform(create_app(config))
+    with tenant_session(platform, slug, Actor.system()) as session:
+        Designer(session).create_object(MEMBER)
+    platform.db.dispose()
+    good, bad = tmp_path / "good.csv", tmp_path / "bad.csv"
+    good.write_text(GOOD, encoding="gbk")
+    bad.write_text(BAD, encoding="utf-8")
+    result = cli("import", "--tenant", slug, "--object", "member", "--file", str(good), "--mapping", json.dumps(MAPPING))
+    assert result.exit_code == 0, result.output
+    assert "done: 2 created" in result.output
+    failed = cli("import", "--tenant", slug, "--object", "member", "--file", str(bad))  # the remembered mapping
+    assert failed.exit_code != 0 and "nothing was imported" in failed.output and "积分" in failed.output
