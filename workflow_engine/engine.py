@@ -30,6 +30,17 @@ if TYPE_CHECKING:
 MAX_DEPTH = 5
 RECORD_EVENTS = frozenset({RECORD_CREATED, RECORD_UPDATED, RECORD_DELETED, STAGE_CHANGED})
 RUNNER_SERVICE = "workflow.runner"
+#: The event types each trigger listens to (checked first: most rules skip most events cheaply).
+LISTENS = {
+    "on_create": frozenset({RECORD_CREATED}),
+    "on_update": frozenset({RECORD_UPDATED}),
+    "on_create_or_update": frozenset({RECORD_CREATED, RECORD_UPDATED}),
+    "on_delete": frozenset({RECORD_DELETED}),
+    "on_field_change": frozenset({RECORD_CREATED, RECORD_UPDATED}),
+    "on_stage_change": frozenset({STAGE_CHANGED}),
+}
+#: Triggers that look further than the event type (which fields changed, which stages).
+DETAILED_TRIGGERS = frozenset({"on_field_change", "on_stage_change"})
 UNITS = {"minutes": 60, "hours": 3600, "days": 86400}
 
 
@@ -98,15 +109,6 @@ def condition_fields(tree: Any) -> set[str]:
     return names
 
 
-def evaluate(rule: CompiledRule, obj: ObjectModel, event: Event, values: tuple[Any, Any] | None = None) -> bool:
-    """Does the rule's condition hold for the event's record? ``values`` are the typed (record,
-    previous) when the caller already converted them for several rules."""
-    if values is None:
-        values = typed_event(obj, event, condition_fields(rule.condition))
-    record, previous = values
-    return bool(rule.predicate(record, previous))
-
-
 def typed_event(obj: ObjectModel, event: Event, names: Iterable[str]) -> tuple[Any, Any]:
     """(record, previous) as stored Python values: carried by in-process events, else converted."""
     if event.type == RECORD_DELETED:
@@ -151,10 +153,12 @@ def before_commit(session: TenantSession) -> None:
             if rule.type == "time_relative":
                 _schedule(session, rule, obj, event, now)
                 continue
-            if rule.type == "scheduled" or not trigger_fits(rule, event):
+            if event.type not in LISTENS.get(rule.type, ()):
+                continue
+            if rule.type in DETAILED_TRIGGERS and not trigger_fits(rule, event):
                 continue
             try:
-                matched = evaluate(rule, obj, event, values)
+                matched = rule.predicate(*values) is True if rule.condition else True
                 error = None
             except Exception as exc:  # a condition that cannot be evaluated is a failed run, not a crash
                 matched, error = False, f"condition: {exc}"
