@@ -109,14 +109,30 @@ class Bench:
     """An app on a temporary instance folder (SQLite) or on ``--database-url``, with one tenant."""
 
     def __init__(self, database_url: str | None = None, keep: bool = False, prefix: str = "bench") -> None:
+        self.keep = keep
+        self.tmp = tempfile.mkdtemp(prefix="crm-bench-")
+        try:
+            self._set_up(database_url, prefix)
+        except BaseException:  # a failed set-up leaves nothing behind
+            if getattr(self, "tenant_created", False):
+                from crm_platform.core.tenancy import delete_tenant
+
+                try:
+                    delete_tenant(self.platform, self.slug)
+                except Exception:  # noqa: BLE001 - already failing; report the first error
+                    pass
+            if hasattr(self, "platform"):
+                self.platform.db.dispose()
+            shutil.rmtree(self.tmp, ignore_errors=True)
+            raise
+
+    def _set_up(self, database_url: str | None, prefix: str) -> None:
         from crm_platform.app import create_app
         from crm_platform.core.platform import get_platform
         from crm_platform.core.session import Actor, tenant_session
         from crm_platform.core.tenancy import create_tenant, create_token
         from crm_platform.core.users import create_user
 
-        self.keep = keep
-        self.tmp = tempfile.mkdtemp(prefix="crm-bench-")
         config: dict[str, Any] = {
             "INSTANCE_PATH": os.path.join(self.tmp, "instance"),
             # Only user creation hashes passwords; keep set-up quick.
@@ -130,6 +146,7 @@ class Bench:
         self.dialect = self.platform.db.control_engine.dialect.name
         self.slug = f"{prefix}-{uuid.uuid4().hex[:8]}"
         create_tenant(self.platform, self.slug)
+        self.tenant_created = True
         with tenant_session(self.platform, self.slug, Actor.system()) as session:
             admin = create_user(session, "admin@example.com", "correct horse battery", roles=["admin"])
         self.admin_id = admin["id"]

@@ -67,8 +67,16 @@ def main() -> None:
             for data in inputs:
                 service.create(c.OBJECT_NAME, data)
             steps.append(("RecordService.create, whole (excl. commit)", (time.perf_counter() - started) / len(inputs) * 1e6))
-            session.audit_entries.clear()
-            session.events.clear()
+            flush = session.flush_audit
+            flushed: list[float] = []
+
+            def timed_flush() -> None:  # the audit rows go in at commit: time that step of this unit of work
+                count, began = len(session.audit_entries), time.perf_counter()
+                flush()
+                flushed.append((time.perf_counter() - began) / max(count, 1) * 1e6)
+
+            session.flush_audit = timed_flush  # type: ignore[method-assign]
+        steps.append(("  audit rows insert (executemany at commit)", flushed[0]))
 
         try:
             with bench.session() as session:
@@ -97,9 +105,7 @@ def main() -> None:
                     session.audit("record.create", object=m.name, record_id=i, after=record)
                     session.publish("record.created", object=m.name, record_id=i, record=record)
                 steps.append(("  session.audit + session.publish", (time.perf_counter() - started) / len(inputs) * 1e6))
-                started = time.perf_counter()
-                session.flush_audit()
-                steps.append(("  audit rows insert (executemany at commit)", (time.perf_counter() - started) / len(inputs) * 1e6))
+                session.audit_entries.clear()
                 session.events.clear()
                 raise _Discard  # roll the unit of work back: leave nothing behind
         except _Discard:
