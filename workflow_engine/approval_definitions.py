@@ -40,6 +40,7 @@ from metadata import conditions, load_model
 from metadata.model import ObjectModel
 
 from .definitions import check_actions
+from .references import FieldVisitor, lookup_targets
 from .rules import bump_workflow_version
 from .tables import (
     approval_process_versions,
@@ -345,13 +346,7 @@ def follow_metadata_change(session: TenantSession, change: dict[str, Any]) -> li
     A rename does not change a process's meaning, so it rewrites every stored version in place
     (requests in flight keep working under their version) instead of adding a version.
     """
-    model = load_model(session)
-
-    def lookup_target(object_name: str, field_name: str) -> str | None:
-        obj = model.objects.get(object_name)
-        fd = obj.fields.get(field_name) if obj else None
-        return fd.target if fd is not None else None
-
+    lookup_target = lookup_targets(session)
     action, object_name = change["action"], change["object"]
     live = session.conn.execute(sa.select(approval_processes).where(approval_processes.c.deleted.is_(False))).all()
     pending = session.conn.execute(
@@ -366,7 +361,6 @@ def follow_metadata_change(session: TenantSession, change: dict[str, Any]) -> li
         return blocking
     if action not in ("delete_field", "rename_field"):
         return []
-    field_name = change["field"]
     blocking: list[str] = []
     in_use = {(p.process_id, p.process_version) for p in pending}
     versions = session.conn.execute(sa.select(approval_process_versions)).all()
@@ -374,16 +368,9 @@ def follow_metadata_change(session: TenantSession, change: dict[str, Any]) -> li
     current = {(row.id, row.version) for row in live}
     for version in versions:
         key = (version.process_id, version.version)
-        hits: list[str] = []
-
-        def visit(obj: str, name: str, role: str) -> str:
-            if obj == object_name and name == field_name:
-                hits.append(role)
-                return change.get("new_name") or name
-            return name
-
+        visit = FieldVisitor(change)
         walked = _walk(version.definition, visit, lookup_target)
-        if not hits:
+        if not visit.hits:
             continue
         label = f"approval process {names.get(version.process_id)!r} (id {version.process_id}, version {version.version})"
         if action == "delete_field":

@@ -96,8 +96,23 @@ def _objects_named(document: dict[str, Any]) -> set[str]:
     return named
 
 
-def rule_references(session: TenantSession, change: dict[str, Any]) -> list[str]:
-    """Blocking references for deletions; for a rename, rewrite the rules (a new version each)."""
+class FieldVisitor:
+    """A walk's visitor for one metadata change: records where the field is used and, for a
+    rename, answers the new name (shared by rules and approval processes)."""
+
+    def __init__(self, change: dict[str, Any]) -> None:
+        self.object, self.field = change["object"], change.get("field")
+        self.new_name = change.get("new_name")
+        self.hits: list[str] = []
+
+    def __call__(self, obj: str, name: str, role: str) -> str:
+        if obj == self.object and name == self.field:
+            self.hits.append(role)
+            return self.new_name or name
+        return name
+
+
+def lookup_targets(session: TenantSession) -> Callable[[str, str], str | None]:
     from metadata import load_model
 
     model = load_model(session)
@@ -107,6 +122,13 @@ def rule_references(session: TenantSession, change: dict[str, Any]) -> list[str]
         fd = obj.fields.get(field_name) if obj else None
         return fd.target if fd is not None else None
 
+    return lookup_target
+
+
+def rule_references(session: TenantSession, change: dict[str, Any]) -> list[str]:
+    """Blocking references for deletions. A rename rewrites every stored version of the rules in
+    place: a run queued before the rename still finds its version, and it compiles."""
+    lookup_target = lookup_targets(session)
     action, object_name = change["action"], change["object"]
     rows = session.conn.execute(sa.select(rules).where(rules.c.deleted.is_(False))).all()
     blocking: list[str] = []
@@ -116,27 +138,19 @@ def rule_references(session: TenantSession, change: dict[str, Any]) -> list[str]
             if object_name in _objects_named(row.definition):
                 blocking.append(label)
             continue
-        field_name = change["field"]
-        hits: list[str] = []
-
-        def visit(obj: str, name: str, role: str) -> str:
-            if obj == object_name and name == field_name:
-                hits.append(role)
-                return change.get("new_name") or name
-            return name
-
+        visit = FieldVisitor(change)
         walked = walk_rule(row.definition, visit, lookup_target)
-        if not hits:
+        if not visit.hits:
             continue
         if action == "delete_field":
             blocking.append(label)
-        elif action == "rename_field":
-            now = utcnow()
-            version = row.version + 1
-            session.conn.execute(rules.update().where(rules.c.id == row.id).values(
-                definition=walked, version=version, updated_at=now))
-            session.conn.execute(rule_versions.insert().values(
-                rule_id=row.id, version=version, definition=walked, created_at=now, created_by=session.actor.user_id))
+            continue
+        if action == "rename_field":
+            session.conn.execute(rules.update().where(rules.c.id == row.id).values(definition=walked, updated_at=utcnow()))
+            for version in session.conn.execute(sa.select(rule_versions).where(rule_versions.c.rule_id == row.id)).all():
+                session.conn.execute(rule_versions.update().where(
+                    rule_versions.c.rule_id == row.id, rule_versions.c.version == version.version,
+                ).values(definition=walk_rule(version.definition, FieldVisitor(change), lookup_target)))
             session.audit("rule.update", object="rule", record_id=row.id, before=row.definition, after=walked)
             from .rules import bump_workflow_version
 

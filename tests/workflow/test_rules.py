@@ -169,3 +169,14 @@ def test_tags_and_notifications(crm, tenant):
     crm.post("/records/lead", json={"company": "Huge", "amount": 2000000})
     notes = crm.get("/notifications").json["data"]
     assert [n["title"] for n in notes] == ["Big lead: Huge"]
+
+
+def test_a_rename_rewrites_every_version_of_a_rule(crm):
+    created = rule(crm, name="hot", object="lead", trigger={"type": "on_create"}, condition="amount > 1",
+                   actions=[{"type": "set_field", "field": "priority", "value": "high"}])
+    crm.patch(f"/rules/{created['id']}", json={"condition": "amount > 2"})
+    assert crm.patch("/objects/lead/fields/amount", json={"name": "value"}).status_code == 200
+    versions = crm.get(f"/rules/{created['id']}/versions").json["data"]
+    assert [v["definition"]["condition"]["rules"][0]["field"] for v in versions] == ["value", "value"]
+    lead = crm.post("/records/lead", json={"company": "A", "value": 5}).json
+    assert crm.get(f"/records/lead/{lead['id']}").json["priority"] == "high"
