@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -17,8 +18,14 @@ class InProcessRunner:
 
     def __init__(self, platform: Platform) -> None:
         self.platform = platform
-        self._pending: list[tuple[str, str, int]] = []
-        self._draining = False
+        # Per thread: a threaded server's requests each drain their own work.
+        self._local = threading.local()
+
+    @property
+    def _pending(self) -> list[tuple[str, str, int]]:
+        if not hasattr(self._local, "pending"):
+            self._local.pending, self._local.draining = [], False
+        return self._local.pending
 
     def submit_runs(self, tenant: str, run_ids: list[int]) -> None:
         self._pending.extend(("run", tenant, run_id) for run_id in run_ids)
@@ -29,18 +36,19 @@ class InProcessRunner:
         self._drain()
 
     def _drain(self) -> None:
-        if self._draining:  # a run queued more work: the outer loop picks it up
+        pending = self._pending
+        if self._local.draining:  # a run queued more work: the outer loop picks it up
             return
         from .executor import execute_run
         from .outbox import deliver
 
-        self._draining = True
+        self._local.draining = True
         try:
-            while self._pending:
-                kind, tenant, item = self._pending.pop(0)
+            while pending:
+                kind, tenant, item = pending.pop(0)
                 if kind == "run":
                     execute_run(self.platform, tenant, item)
                 else:
                     deliver(self.platform, tenant, item)
         finally:
-            self._draining = False
+            self._local.draining = False
