@@ -19,10 +19,10 @@ from metadata import dashboards, load_model
 from metadata.reports import list_reports
 
 from .i18n import label
-from .meta import object_label
+from .meta import field_label, object_label, option_label, stage_label
 from .ui import UIView, policy_of, render_error, ui_session
 
-CHARTS = {"": lazy_gettext("As the report says"), "bar": lazy_gettext("Bar"),
+CHARTS = {"": lazy_gettext("Default"), "bar": lazy_gettext("Bar"),
           "horizontal_bar": lazy_gettext("Horizontal bar"), "line": lazy_gettext("Line"), "pie": lazy_gettext("Pie"),
           "doughnut": lazy_gettext("Doughnut"), "funnel": lazy_gettext("Funnel"), "table": lazy_gettext("Table")}
 WIDTHS = {1: lazy_gettext("One column"), 2: lazy_gettext("Two columns"), 3: lazy_gettext("Full width")}
@@ -90,8 +90,81 @@ def _problems(exc: CRMError) -> dict[str, list[str]]:
     return {key: list(messages) for key, messages in details.items()} or {"": [exc.message]}
 
 
-def _title(widget: dict[str, Any]) -> str:
-    return label(widget.get("title")) or widget.get("source") or _("Widget")
+#: Series names of the built-in reports, shown in the reader's language.
+SERIES = {"won": lazy_gettext("Won"), "lost": lazy_gettext("Lost"), "reached": lazy_gettext("Reached")}
+FUNCTIONS = {"count": lazy_gettext("Count"), "sum": lazy_gettext("Sum"), "avg": lazy_gettext("Average"),
+             "min": lazy_gettext("Minimum"), "max": lazy_gettext("Maximum")}
+BUILTIN_COLUMNS = {"stage": lazy_gettext("Stage"), "reached": lazy_gettext("Reached"), "current": lazy_gettext("Now in stage"),
+                   "conversion_to_next": lazy_gettext("Conversion to next"),
+                   "average_seconds_in_stage": lazy_gettext("Average seconds in stage"), "period": lazy_gettext("Period"),
+                   "won": lazy_gettext("Won"), "lost": lazy_gettext("Lost")}
+
+
+def _source(session: Any, widget: dict[str, Any]) -> str:
+    """What the widget shows, in words: the saved report's name, or the built-in and its object."""
+    reference = widget["report"]
+    if not isinstance(reference, dict):
+        return widget.get("source") or ""
+    model = load_model(session).objects.get(reference["object"])
+    name = object_label(model) if model else reference["object"]
+    if reference["builtin"] == "funnel":
+        return _("Funnel: %(object)s", object=name)
+    return _("Won and lost: %(object)s", object=name)
+
+
+def _present(session: Any, widget: dict[str, Any]) -> dict[str, Any]:
+    widget["source"] = _source(session, widget)
+    widget["heading"] = label(widget.get("title")) or widget["source"] or _("Widget")
+    if "error" in widget:
+        widget["error"]["text"] = str(PLACEHOLDERS.get(widget["error"]["code"], _("This widget cannot be shown.")))
+    else:
+        _localize(session, widget)
+    return widget
+
+
+def _value_labeller(model: Any, group: dict[str, Any]) -> Any:
+    """How a group-by's values read: a stage's or an option's label instead of its stored value."""
+    name = group["field"]
+    if group.get("bucket"):
+        return str
+    if name == "stage":
+        return lambda value: stage_label(model, value) if value is not None else "—"
+    fd = model.fields.get(name)
+    if fd is not None and fd.type == "picklist":
+        return lambda value: option_label(fd, value) if value is not None else "—"
+    return lambda value: "—" if value is None else str(value)
+
+
+def _localize(session: Any, widget: dict[str, Any]) -> None:
+    """Labels in the reader's language: columns, series, and stage or option values on the chart."""
+    model = load_model(session).objects.get(widget.get("object"))
+    chart, groups = widget["chart"], widget.get("group_by", [])
+    if model is None:
+        return
+    if isinstance(widget["report"], dict):
+        widget["columns"] = [str(BUILTIN_COLUMNS.get(c, c)) for c in widget["columns"]]
+        for dataset in chart["datasets"]:
+            dataset["key"] = dataset["label"]
+            dataset["label"] = str(SERIES.get(dataset["label"], dataset["label"]))
+    else:
+        names = [field_label(model, g["field"]) for g in groups]
+        for aggregate in widget.get("aggregates", []):
+            names.append(str(FUNCTIONS[aggregate["fn"]]) + (f" · {field_label(model, aggregate['field'])}"
+                                                              if aggregate.get("field") else ""))
+        widget["columns"] = names
+        if len(groups) == 1:
+            for dataset, name in zip(chart["datasets"], names[1:], strict=False):
+                dataset["label"] = name
+        elif len(groups) == 2:
+            second = _value_labeller(model, groups[1])
+            for dataset in chart["datasets"]:
+                dataset["label"] = second(None if dataset["label"] == "None" else dataset["label"])
+    labellers = [_value_labeller(model, g) for g in groups]
+    if labellers:
+        chart["labels"] = [labellers[0](None if v == "None" else v) for v in chart["labels"]]
+        for row in widget["rows"]:
+            for index, labeller in enumerate(labellers):
+                row[index] = labeller(row[index])
 
 
 class DashboardsView(UIView):
@@ -115,13 +188,8 @@ class DashboardsView(UIView):
             except CRMError as exc:
                 return render_error(exc)
             can_edit = result["dashboard"]["owner_id"] == session.actor.user_id or session.actor.is_admin
+            widgets = [_present(session, widget) for widget in result["widgets"]]
         board = result["dashboard"]
-        widgets = []
-        for widget in result["widgets"]:
-            widget["heading"] = _title(widget)
-            if "error" in widget:
-                widget["error"]["text"] = str(PLACEHOLDERS.get(widget["error"]["code"], _("This widget cannot be shown.")))
-            widgets.append(widget)
         return self.render("crm/dashboards/show.html", board=board, widgets=widgets, can_edit=can_edit,
                            title=label(board.get("label"), board["name"]))
 

@@ -158,19 +158,23 @@ def run_widget(session: TenantSession, policy: AccessPolicy, widget: dict[str, A
         report = reports.get_report(session, reference)
         result = reports.run_report(session, policy, report)
         columns, rows, chart, source = result["columns"], result["rows"], result["chart"], report["name"]
+        shape = {"object": report["object"], "group_by": report.get("group_by") or [],
+                 "aggregates": report.get("aggregates") or [{"fn": "count"}]}
     elif reference["builtin"] == "funnel":
         result = reports.funnel(session, policy, reference["object"])
         columns = ["stage", "reached", "current", "conversion_to_next", "average_seconds_in_stage"]
         rows = [[stage[c] for c in columns] for stage in result["stages"]]
         chart, source = result["chart"], f"funnel: {reference['object']}"
+        shape = {"object": reference["object"], "group_by": [{"field": "stage"}]}
     else:
         result = reports.won_lost(session, policy, reference["object"], reference.get("bucket", "month"))
         columns = ["period", "won", "lost"]
         rows = [[row[c] for c in columns] for row in result["rows"]]
         chart, source = result["chart"], f"won/lost: {reference['object']}"
+        shape = {"object": reference["object"], "group_by": []}
     if widget.get("chart"):
         chart = {**chart, "type": widget["chart"]}
-    return {"source": source, "columns": columns, "rows": rows, "chart": chart}
+    return {"source": source, "columns": columns, "rows": rows, "chart": chart, **shape}
 
 
 def run_dashboard(session: TenantSession, policy: AccessPolicy, dashboard_id: Any) -> dict[str, Any]:
