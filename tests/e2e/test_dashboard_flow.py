@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .conftest import login, on_phone, shot, switch_language
+from .conftest import add_user, login, on_phone, shot, switch_language
 from .test_user_flow import setup_sales
 
 
@@ -92,6 +92,8 @@ def test_build_and_open_a_dashboard(page, browser, e2e_tenant):
     assert abs(boxes[0]["width"] - boxes[1]["width"]) < 2  # one column on a phone
     shot(phone, "phone-dashboard", full_page=False)
     shot(phone, "phone-dashboard-full")
+    phone.goto(page.url.rstrip("/") + "/edit/")
+    shot(phone, "phone-dashboard-editor", full_page=False)
     phone.context.close()
 
     switch_language(page, "zh")
@@ -100,3 +102,25 @@ def test_build_and_open_a_dashboard(page, browser, e2e_tenant):
     page.click("text=销售概览")
     page.wait_for_selector("canvas[data-drawn]")
     shot(page, "zh-dashboard")
+
+
+def test_a_reader_without_access_sees_placeholders(page, browser, e2e_tenant):
+    from crm_platform.core.roles import put_role
+    from crm_platform.core.session import Actor, tenant_session
+    from metadata.dashboards import create_dashboard
+
+    setup_sales(e2e_tenant)
+    add_reports(e2e_tenant)
+    with tenant_session(e2e_tenant["platform"], e2e_tenant["slug"],
+                        Actor(e2e_tenant["admin_id"], "a", ("admin",))) as session:
+        put_role(session, {"name": "viewer", "permissions": {"account": {"read": "all"}}})
+        create_dashboard(session, {"name": "Team", "shared": True, "widgets": [
+            {"report": 1, "width": 2}, {"report": {"builtin": "funnel", "object": "deal"}}]})
+    add_user(e2e_tenant, "viewer@example.com", ["viewer"], name="Vic Viewer")
+    login(page, e2e_tenant, "viewer@example.com")
+    page.click("nav >> text=Dashboards")
+    page.click("text=Team")
+    page.wait_for_selector("[data-widget-error]")
+    assert page.locator("[data-widget-error=forbidden]").count() == 2
+    assert page.locator("canvas").count() == 0 and page.locator("[data-csv]").count() == 0
+    shot(page, "dashboard-placeholders")
