@@ -7,6 +7,7 @@ a chart type and a width.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from flask import Response, flash, redirect, request, url_for
@@ -69,11 +70,13 @@ def _document_from_form() -> dict[str, Any]:
     form = request.form
     label_parts = {k: form.get(f"label_{k}", "").strip() for k in ("en", "zh")}
     widgets = []
-    for key, title, chart, width in zip(form.getlist("widget_report"), form.getlist("widget_title"),
-                                        form.getlist("widget_chart"), form.getlist("widget_width"), strict=False):
+    originals = form.getlist("widget_title_original")
+    for index, (key, title, chart, width) in enumerate(zip(
+            form.getlist("widget_report"), form.getlist("widget_title"), form.getlist("widget_chart"),
+            form.getlist("widget_width"), strict=False)):
         widget: dict[str, Any] = {"report": _reference(key)}
         if title.strip():
-            widget["title"] = title.strip()
+            widget["title"] = _kept_title(title.strip(), originals[index] if index < len(originals) else "")
         if chart:
             widget["chart"] = chart
         widget["width"] = int(width) if width.isdigit() else width
@@ -83,6 +86,15 @@ def _document_from_form() -> dict[str, Any]:
     if any(label_parts.values()):
         document["label"] = {k: v for k, v in label_parts.items() if v}
     return document
+
+
+def _kept_title(title: str, original: str) -> Any:
+    """The widget's bilingual title when the user left its text as shown, else the text typed."""
+    try:
+        before = json.loads(original) if original else None
+    except ValueError:
+        return title
+    return before if isinstance(before, dict) and label(before) == title else title
 
 
 def _problems(exc: CRMError) -> dict[str, list[str]]:
@@ -219,7 +231,8 @@ class DashboardsView(UIView):
             choices = report_choices(session)
         document = document or stored or {"name": "", "shared": False, "widgets": []}
         rows = [{"key": _reference_key(w["report"]) if not isinstance(w["report"], str) else "",
-                 "title": label(w.get("title")), "chart": w.get("chart") or "", "width": w.get("width", 1)}
+                 "title": label(w.get("title")), "original": json.dumps(w.get("title")) if w.get("title") else "",
+                 "chart": w.get("chart") or "", "width": w.get("width", 1)}
                 for w in document.get("widgets", [])]
         parts = document.get("label") if isinstance(document.get("label"), dict) else {"en": document.get("label") or ""}
         title = label(stored.get("label"), stored["name"]) if stored else _("New dashboard")

@@ -60,6 +60,20 @@ def test_the_editor_reorders_and_removes_widgets(ui, report, sales):
     assert widgets[0]["chart"] == "line" and widgets[0]["width"] == 3 and widgets[1]["title"] == "F"
 
 
+def test_editing_keeps_a_bilingual_title_left_as_shown(ui, report, sales):
+    title = {"en": "Amount", "zh": "金额"}
+    board = sales.api.post("/dashboards", json={"name": "x", "widgets": [{"report": report["id"], "title": title},
+                                                                         {"report": report["id"], "title": title}]}).json
+    page = ui.text(f"/admin/dashboards/{board['id']}/edit/")
+    assert page.count('name="widget_title_original"') == 3
+    original = '{"en": "Amount", "zh": "金额"}'
+    response = ui.post(f"/admin/dashboards/{board['id']}/edit/", {
+        "name": "x", "widget_report": [f"report:{report['id']}"] * 2, "widget_title": ["Amount", "Total"],
+        "widget_title_original": [original, original], "widget_chart": ["", ""], "widget_width": ["1", "1"]})
+    assert response.status_code == 302
+    assert [w["title"] for w in sales.api.get(f"/dashboards/{board['id']}").json["widgets"]] == [title, "Total"]
+
+
 def test_bad_input_is_shown_and_nothing_saved(ui, report, sales):
     response = ui.post("/admin/dashboards/new/", editor_form(report["id"], name="", widget_width=["9", "1"]))
     assert response.status_code == 422
