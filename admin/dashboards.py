@@ -15,7 +15,7 @@ from flask_admin import expose
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext
 
-from crm_platform.core.errors import CRMError
+from crm_platform.core.errors import CRMError, PermissionDenied
 from metadata import dashboards, load_model
 from metadata.reports import list_reports
 
@@ -223,8 +223,6 @@ class DashboardsView(UIView):
             try:
                 stored = dashboards.get_dashboard(session, dashboard_id) if dashboard_id else None
                 if stored is not None and stored["owner_id"] != session.actor.user_id and not session.actor.is_admin:
-                    from crm_platform.core.errors import PermissionDenied
-
                     raise PermissionDenied(_("Only the owner of a dashboard (or an admin) may change it."))
             except CRMError as exc:
                 return render_error(exc)
