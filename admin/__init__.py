@@ -27,6 +27,7 @@ def init_app(app: Flask) -> None:
 
     from . import i18n
     from .approvals_inbox import ApprovalsView
+    from .dashboards import DashboardsView
     from .auth import bp, load_session_user
     from .design import DesignView
     from .home import Home, navigation
@@ -72,6 +73,7 @@ def init_app(app: Flask) -> None:
     admin.add_view(RecordsView(endpoint="records", url="/admin/records", name="Records"))
     admin.add_view(ApprovalsView(endpoint="approvals", url="/admin/approvals", name="Approvals"))
     admin.add_view(DesignView(endpoint="design", url="/admin/design", name="Design"))
+    admin.add_view(DashboardsView(endpoint="dashboards", url="/admin/dashboards", name="Dashboards"))
 
     _register_error_pages(app)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from . import activities, attachments, duplicates, importing, reports, views  # noqa: F401 - their tables belong to every tenant
+from . import activities, attachments, dashboards, duplicates, importing, reports, views  # noqa: F401 - their tables belong to every tenant
 from .definitions import FieldDef, ObjectDef, label_text, layout_of
 from .designer import REFERENCE_HOOK, Designer
 from .field_types import FIELD_TYPES, FieldType

@@ -11,7 +11,7 @@ if TYPE_CHECKING:
 
 
 def init_app(app: Flask) -> None:
-    from . import approvals, data, imports, objects, openapi, records, reports, security, templates, workflow
+    from . import approvals, dashboards, data, imports, objects, openapi, records, reports, security, templates, workflow
     from .context import authenticate
     from .errors import register_error_handlers
 
@@ -21,6 +21,7 @@ def init_app(app: Flask) -> None:
     records.register(api)
     data.register(api)
     reports.register(api)
+    dashboards.register(api)
     imports.register(api)
     security.register(api)
     workflow.register(api)
