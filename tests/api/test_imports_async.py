@@ -86,3 +86,29 @@ def test_the_file_is_kept_until_the_worker_runs_it(members, platform, tenant):
     assert execute_import(platform, tenant.slug, queued.json["id"]) == "done"
     assert members.get(f"/imports/{queued.json['id']}").json["created"] == 1000
     assert members.get("/records/member").json["meta"]["total"] == 1000
+
+
+def test_crm_import_follows_a_background_import(cli, tmp_path, monkeypatch):
+    import uuid
+
+    from crm_platform.app import create_app
+    from crm_platform.core.platform import get_platform
+    from crm_platform.core.session import Actor, tenant_session
+    from metadata import Designer
+    from tests.conftest import TEST_DATABASE_URL
+
+    monkeypatch.setenv("CRM_IMPORT_ASYNC_ROWS", "100")
+    slug = f"imp-{uuid.uuid4().hex[:8]}"
+    assert cli("tenant", "create", slug).exit_code == 0
+    config = {"INSTANCE_PATH": str(tmp_path / "instance")}
+    if TEST_DATABASE_URL:
+        config["CRM_DATABASE_URL"] = TEST_DATABASE_URL
+    platform = get_platform(create_app(config))
+    with tenant_session(platform, slug, Actor.system()) as session:
+        Designer(session).create_object(MEMBER)
+    platform.db.dispose()
+    big = tmp_path / "big.csv"
+    big.write_bytes(rows(300))
+    result = cli("import", "--tenant", slug, "--object", "member", "--file", str(big), "--mapping", json.dumps(MAPPING))
+    assert result.exit_code == 0, result.output
+    assert "done: 300 created" in result.output
