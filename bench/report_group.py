@@ -54,7 +54,8 @@ def main() -> None:
             month = sa.text("to_char(close_date, 'YYYY-MM')")
         else:
             month = sa.text("strftime('%Y-%m', close_date)")
-        raw_sql = sa.text(f"SELECT region, {month.text} AS month, count(*), sum(amount) FROM {table.name} "
+        name = f'"{bench.schema}".{table.name}' if bench.schema else table.name  # a checked identifier
+        raw_sql = sa.text(f"SELECT region, {month.text} AS month, count(*), sum(amount) FROM {name} "
                           "GROUP BY 1, 2 ORDER BY 1, 2")
         client = bench.app.test_client()
 
