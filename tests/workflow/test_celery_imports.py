@@ -6,7 +6,9 @@ import io
 import json
 
 import pytest
+import sqlalchemy as sa
 
+from metadata import load_model
 from metadata.import_jobs import IMPORT_RUNNER_SERVICE, upload_path
 from tests.api.test_imports import MAPPING, MEMBER
 from tests.api.test_imports_async import rows
@@ -56,3 +58,43 @@ def test_a_large_import_is_carried_out_by_a_real_worker(members, tenant, platfor
                       timeout=120, what="the second import")
     assert result["status"] == "failed" and result["created"] == 0
     assert members.get("/records/member").json["meta"]["total"] == 2499
+
+
+def test_an_all_or_nothing_import_shows_progress_and_keeps_nothing_until_it_commits(members, tenant, platform,
+                                                                                     workers):
+    """On PostgreSQL a row the import must update is held locked by this test, so the worker stops
+    mid-file: its progress is visible while none of its rows are. (SQLite has one writer at a time,
+    so there the worker could not even start while we hold a lock: only the outcome is checked.)"""
+    members.post("/imports", data={"file": (io.BytesIO(rows(1)), "one.csv"), "object": "member",
+                                   "mapping": json.dumps(MAPPING)},
+                 content_type="multipart/form-data")
+    content = rows(1800)  # M0 (already there, updated by the upsert) ... M1799
+    locker = None
+    if platform.db.control_engine.dialect.name == "postgresql":
+        locker = platform.db.tenant_connection(tenant.slug, write=True)
+        locker.begin()
+        with tenant.session(write=False) as session:
+            table = load_model(session).object("member").table
+        locker.execute(sa.update(table).where(table.c.code == "M0").values(points=7))
+        # The file puts M0 last: the import blocks there, after every other row.
+        header, *lines = content.decode().splitlines()
+        content = "\n".join([header, *lines[1:], lines[0]]).encode()
+    queued = members.post("/imports", data={"file": (io.BytesIO(content), "big.csv"), "object": "member",
+                                            "mapping": json.dumps(MAPPING), "mode": "upsert", "key": "code"},
+                          content_type="multipart/form-data").json
+    assert queued["status"] == "queued", queued
+    workers()
+    try:
+        if locker is not None:
+            running = wait_for(lambda: (s := members.get(f"/imports/{queued['id']}").json)["processed"] >= 1500 and s,
+                               timeout=120, what="the import to report progress")
+            assert running["status"] == "running" and running["total"] == 1800
+            assert members.get("/records/member").json["meta"]["total"] == 1  # nothing of it is visible yet
+            locker.rollback()
+    finally:
+        if locker is not None:
+            locker.close()
+    result = wait_for(lambda: (s := members.get(f"/imports/{queued['id']}").json)["status"] in ("done", "failed") and s,
+                      timeout=120, what="the import")
+    assert (result["status"], result["created"], result["updated"], result["processed"]) == ("done", 1799, 1, 1800)
+    assert members.get("/records/member").json["meta"]["total"] == 1800
