@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -51,6 +52,8 @@ IMPORT_RUNNER_SERVICE = "imports.runner"
 #: Files with at least this many rows are imported in the background.
 DEFAULT_ASYNC_ROWS = 2000
 FINISHED = ("done", "failed")
+#: An import still queued this long after its upload lost its message (broker down): send it again.
+RESUBMIT_AFTER = timedelta(minutes=5)
 
 
 def async_threshold(platform: Platform) -> int:
@@ -99,14 +102,28 @@ def start_import(
     remember_mapping(session, object_name, mapping)
     session.audit("import.queue", object=object_name, record_id=import_id,
                   after={"filename": filename, "mode": mode, "total": total, "on_error": on_error})
-    tenant = session.tenant
-    runner = platform.services.get(IMPORT_RUNNER_SERVICE)
-    if runner is not None:
-        session.after_commit(lambda: runner.submit_import(tenant, import_id))
-    else:
-        session.after_commit(lambda: execute_import(platform, tenant, import_id))
+    _submit_after_commit(session, [import_id])
     return {"id": import_id, "object": object_name, "filename": filename, "mode": mode, "key": key,
             "on_error": on_error, "status": "queued", "total": total, "processed": 0}
+
+
+def _submit_after_commit(session: TenantSession, ids: list[int]) -> None:
+    platform, tenant = session.platform, session.tenant
+    runner = platform.services.get(IMPORT_RUNNER_SERVICE)
+    for import_id in ids:
+        if runner is not None:
+            session.after_commit(lambda i=import_id: runner.submit_import(tenant, i))
+        else:
+            session.after_commit(lambda i=import_id: execute_import(platform, tenant, i))
+
+
+def resubmit_queued(session: TenantSession, now: datetime) -> list[int]:
+    """Send again the imports whose task message was lost (called by the scheduler tick). A copy
+    of a message that was only slow is harmless: the import runs once."""
+    ids = list(session.conn.execute(sa.select(imports.c.id).where(
+        imports.c.status == "queued", imports.c.created_at < now - RESUBMIT_AFTER)).scalars())
+    _submit_after_commit(session, ids)
+    return ids
 
 
 def running_progress(platform: Platform, tenant: str, row: dict[str, Any]) -> dict[str, Any]:

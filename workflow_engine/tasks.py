@@ -88,7 +88,8 @@ class CeleryRunner:
         self._send(OUTBOX_TASK, tenant, outbox_ids)
 
     def submit_import(self, tenant: str, import_id: int) -> None:
-        """A message that cannot be sent is logged and leaves the import ``queued``."""
+        """A message that cannot be sent is logged and leaves the import ``queued``; the
+        scheduler tick sends it again."""
         self._send(IMPORT_TASK, tenant, [import_id])
 
     def _send(self, name: str, tenant: str, ids: list[int]) -> None:

@@ -7,8 +7,10 @@ import json
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from metadata.import_jobs import execute_import, get_import_status, upload_path
+from metadata.importing import imports
 from tests.api.test_imports import MAPPING, MEMBER
 
 HEADER = "编号,姓名,积分,入会日期,等级\n"
@@ -36,28 +38,22 @@ def test_a_large_file_runs_as_a_task_and_reports_progress(members, tenant, platf
 
     def watch(event):  # after each committed chunk, as another request would see it
         with tenant.session(write=False) as session:
-            status = get_import_status(session, started[0])
+            import_id = session.conn.execute(sa.select(sa.func.max(imports.c.id))).scalar()
+            status = get_import_status(session, import_id)
         seen.append((status["status"], status["processed"]))
 
-    started: list[int] = []
-    original = platform.services.get("imports.runner")
-    assert original is None  # embedded: the import runs in-process right after the upload commits
-    from metadata import import_jobs
-
-    platform.services["imports.runner"] = type("Runner", (), {"submit_import": lambda self, t, i: (
-        started.append(i), platform.events.subscribe("record.created", watch),
-        import_jobs.execute_import(platform, t, i))})()
+    # Embedded: the import runs in-process right after the upload commits.
+    platform.events.subscribe("record.created", watch)
     try:
         response = send(members, rows(1200), on_error="skip")
     finally:
-        platform.services.pop("imports.runner")
         platform.events.unsubscribe("record.created", watch)
     assert response.status_code == 201, response.json
-    result = members.get(f"/imports/{started[0]}").json
+    result = members.get(f"/imports/{response.json['id']}").json
     assert (result["status"], result["processed"], result["total"], result["created"]) == ("done", 1200, 1200, 1200)
     assert ("running", 500) in seen and ("running", 1000) in seen
     assert members.get("/records/member").json["meta"]["total"] == 1200
-    assert not upload_path(platform, tenant.slug, started[0]).exists()
+    assert not upload_path(platform, tenant.slug, result["id"]).exists()
 
 
 def test_embedded_abort_keeps_nothing_and_skip_keeps_the_good_rows(members, platform, tenant):
@@ -112,3 +108,21 @@ def test_crm_import_follows_a_background_import(cli, tmp_path, monkeypatch):
     result = cli("import", "--tenant", slug, "--object", "member", "--file", str(big), "--mapping", json.dumps(MAPPING))
     assert result.exit_code == 0, result.output
     assert "done: 300 created" in result.output
+
+
+def test_the_tick_sends_again_an_import_whose_message_was_lost(members, platform, tenant):
+    from datetime import timedelta
+
+    from crm_platform.core.session import utcnow
+    from workflow_engine.scheduler import tick
+
+    platform.services["imports.runner"] = type("Lost", (), {"submit_import": lambda self, t, i: None})()
+    try:
+        queued = send(members, rows(1000)).json
+    finally:
+        platform.services.pop("imports.runner")
+    tick(platform, tenants=[tenant.slug])  # just uploaded: it may still be on its way
+    assert members.get(f"/imports/{queued['id']}").json["status"] == "queued"
+    tick(platform, now=utcnow() + timedelta(minutes=10), tenants=[tenant.slug])
+    assert members.get(f"/imports/{queued['id']}").json["status"] == "done"
+    assert members.get("/records/member").json["meta"]["total"] == 1000
