@@ -96,13 +96,14 @@ def main() -> None:
             ],
             ["path", "seconds", "rows/s", "us/row", "CPU us/row", "ratio"],
         )
-        print(f"  all runs (s): raw {[round(t[0], 3) for t in raw_times]}, importer {[round(t[0], 3) for t in import_times]}")
+        print(f"  all runs (s): raw {[round(t[0], 3) for t in raw_times]}, "
+              f"importer {[round(t[0], 3) for t in import_times]}")
         with bench.connect() as conn:
             stored = conn.execute(sa.select(sa.func.count()).select_from(model.table)).scalar_one()
         expected = 1000 + n * args.repeat
         assert stored == expected, f"expected {expected} records, found {stored}"
-        print(f"RESULT import_csv dialect={bench.dialect} count={n} raw_rps={raw_rate:.0f} import_rps={import_rate:.0f} "
-              f"ratio={ratio:.3f} goal>={GOAL} {c.verdict(ratio >= GOAL)}")
+        print(f"RESULT import_csv dialect={bench.dialect} count={n} raw_rps={raw_rate:.0f} "
+              f"import_rps={import_rate:.0f} ratio={ratio:.3f} goal>={GOAL} {c.verdict(ratio >= GOAL)}")
 
         if args.profile:
             part = inputs[: max(5000, n // 10)]

@@ -202,8 +202,12 @@ def execute_import(platform: Platform, tenant: str, import_id: int) -> str:
 
 
 def _fail(platform: Platform, tenant: str, import_id: int, reason: str) -> str:
+    """Finish the import as failed, keeping the row errors found so far (a skip import keeps the
+    chunks it committed, and its counts say so)."""
+    job = _load(platform, tenant, import_id)
+    errors = [*(job.errors or [])[:MAX_ERRORS_KEPT - 1], {"row": None, "column": "", "reason": reason}]
     _update(platform, tenant, import_id, _where=imports.c.status.in_(("queued", "running")), status="failed",
-            errors=[{"row": None, "column": "", "reason": reason}], error_count=1, finished_at=utcnow())
+            errors=errors, error_count=(job.error_count or 0) + 1, finished_at=utcnow())
     return "failed"
 
 

@@ -126,3 +126,15 @@ def test_the_tick_sends_again_an_import_whose_message_was_lost(members, platform
     tick(platform, now=utcnow() + timedelta(minutes=10), tenants=[tenant.slug])
     assert members.get(f"/imports/{queued['id']}").json["status"] == "done"
     assert members.get("/records/member").json["meta"]["total"] == 1000
+
+
+def test_a_lost_upload_fails_the_import_with_a_reason(members, platform, tenant):
+    platform.services["imports.runner"] = type("Later", (), {"submit_import": lambda self, t, i: None})()
+    try:
+        queued = send(members, rows(1000)).json
+    finally:
+        platform.services.pop("imports.runner")
+    upload_path(platform, tenant.slug, queued["id"]).unlink()
+    assert execute_import(platform, tenant.slug, queued["id"]) == "failed"
+    result = members.get(f"/imports/{queued['id']}").json
+    assert result["status"] == "failed" and "uploaded file is gone" in result["errors"][-1]["reason"]

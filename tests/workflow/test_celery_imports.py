@@ -86,8 +86,11 @@ def test_an_all_or_nothing_import_shows_progress_and_keeps_nothing_until_it_comm
     workers()
     try:
         if locker is not None:
-            running = wait_for(lambda: (s := members.get(f"/imports/{queued['id']}").json)["processed"] >= 1500 and s,
-                               timeout=120, what="the import to report progress")
+            def blocked() -> dict:
+                status = members.get(f"/imports/{queued['id']}").json
+                return status["processed"] >= 1500 and status
+
+            running = wait_for(blocked, timeout=120, what="the import to report progress")
             assert running["status"] == "running" and running["total"] == 1800
             assert members.get("/records/member").json["meta"]["total"] == 1  # nothing of it is visible yet
             locker.rollback()
