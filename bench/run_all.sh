@@ -26,9 +26,13 @@ run list_query list_query_sqlite
 run add_field add_field_sqlite
 run http_create http_create_sqlite
 run request_costs request_costs_sqlite
+run import_csv import_csv_sqlite
+run report_group report_group_sqlite --rows 100000
 run records_create records_create_postgresql --database-url "$PG"
 run rest_create rest_create_postgresql --database-url "$PG" --count 5000
 run list_query list_query_postgresql --database-url "$PG"
 run add_field add_field_postgresql --database-url "$PG"
 run request_costs request_costs_postgresql --database-url "$PG"
+run import_csv import_csv_postgresql --database-url "$PG"
+run report_group report_group_postgresql --database-url "$PG"
 exit $status

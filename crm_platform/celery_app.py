@@ -1,7 +1,7 @@
 """The Celery entry point: ``celery_init_app(app)`` configures Celery for one Flask app.
 
 With ``CRM_BROKER_URL`` set (``redis://...`` or ``amqp://...``) the app factory calls it: work that
-leaves a transaction (rule runs, e-mail and webhooks) goes to Celery workers (``crm worker``) and
+leaves a transaction (rule runs, e-mail and webhooks, large imports) goes to Celery workers (``crm worker``) and
 ``crm beat`` sends the scheduler tick every minute. Without a broker nothing here is used and the
 work runs in-process after commit.
 
@@ -91,5 +91,9 @@ def celery_init_app(app: Flask) -> Celery:
     celery.conf.update(celery_config(app))
     celery.set_default()
     app.extensions["celery"] = celery
-    get_platform(app).services[RUNNER_SERVICE] = CeleryRunner(celery)
+    from metadata.import_jobs import IMPORT_RUNNER_SERVICE
+
+    runner = CeleryRunner(celery)
+    get_platform(app).services[RUNNER_SERVICE] = runner
+    get_platform(app).services[IMPORT_RUNNER_SERVICE] = runner
     return celery

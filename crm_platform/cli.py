@@ -589,8 +589,12 @@ if __name__ == "__main__":  # pragma: no cover
 @clear_errors
 def import_records(ctx: click.Context, slug: str, object_name: str, path: str, mapping: str | None, mode: str,
                    key: str | None, on_error: str, preview: bool) -> None:
-    """Import a file into an object, with a progress bar and a report of every bad row."""
+    """Import a file into an object, with a progress bar and a report of every bad row.
+
+    Files of CRM_IMPORT_ASYNC_ROWS rows or more run as a background task (on the workers when a
+    broker is set); the progress bar follows it."""
     import json
+    import time
     from pathlib import Path
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
@@ -598,7 +602,7 @@ def import_records(ctx: click.Context, slug: str, object_name: str, path: str, m
     from crm_platform.core.errors import BadRequest
     from crm_platform.core.session import Actor, tenant_session
     from crm_platform.core.tenancy import get_tenant
-    from metadata import importing
+    from metadata import import_jobs, importing
 
     platform = _platform(ctx)
     get_tenant(platform, slug)
@@ -618,10 +622,18 @@ def import_records(ctx: click.Context, slug: str, object_name: str, path: str, m
             progress.update(task, completed=done, total=total)
 
         with tenant_session(platform, slug, Actor.system()) as session:
-            result = importing.run_import(
+            result = import_jobs.start_import(
                 session, object_name, Path(path).name, content,
                 chosen if chosen is not None else importing.saved_mapping(session, object_name),
                 mode=mode, key=key, on_error=on_error, preview=preview, progress=advance)
+        # A large file runs as a background task (a worker, or in-process right after the commit
+        # above): follow its progress until it has finished.
+        while result["status"] in ("queued", "running"):
+            advance(result["processed"], result["total"])
+            time.sleep(0.5)
+            with tenant_session(platform, slug, Actor.system(), write=False) as session:
+                result = import_jobs.get_import_status(session, result["id"])
+        advance(result["processed"], result["total"])
     console.print(f"{result['status']}: {result['created']} created, {result['updated']} updated, "
                   f"{result['skipped']} skipped, {result['error_count']} errors (of {result['total']} rows)")
     if result["errors"]:

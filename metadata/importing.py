@@ -25,6 +25,8 @@ MODES = ("insert", "upsert")
 ON_ERROR = ("abort", "skip")
 MAX_ERRORS_KEPT = 1000
 PREVIEW_ROWS = 20
+#: Rows handled (and, for an import in the background, reported) together.
+CHUNK_ROWS = 500
 ENCODINGS = ("utf-8-sig", "gb18030")  # GB18030 reads GBK and GB2312 files too
 
 imports = sa.Table(
@@ -37,7 +39,7 @@ imports = sa.Table(
     sa.Column("key", sa.String(63)),
     sa.Column("on_error", sa.String(10), nullable=False),
     sa.Column("mapping", sa.JSON, nullable=False),
-    #: running, done, failed
+    #: queued, running (a background import), done, failed
     sa.Column("status", sa.String(10), nullable=False),
     sa.Column("total", sa.Integer, nullable=False, server_default="0"),
     sa.Column("processed", sa.Integer, nullable=False, server_default="0"),
@@ -128,14 +130,21 @@ def check_request(service: RecordService, object_name: str, header: list[str], m
     return mapping
 
 
-def _row_values(header: list[str], cells: list[str], mapping: dict[str, str]) -> dict[str, Any]:
-    positions = {column: header.index(column) for column in mapping}
+def column_positions(header: list[str], mapping: dict[str, str]) -> list[tuple[int, str]]:
+    """(cell position, field) per mapped column, computed once per file rather than per row."""
+    return [(header.index(column), field) for column, field in mapping.items()]
+
+
+def _row_values(positions: list[tuple[int, str]], cells: list[str]) -> dict[str, Any]:
     values = {}
-    for column, field in mapping.items():
-        position = positions[column]
-        raw = cells[position].strip() if position < len(cells) and cells[position] is not None else ""
-        if raw != "":
-            values[field] = raw
+    width = len(cells)
+    for position, field in positions:
+        if position < width:
+            cell = cells[position]
+            if cell is not None:
+                raw = cell.strip()
+                if raw != "":
+                    values[field] = raw
     return values
 
 
@@ -144,6 +153,101 @@ def _errors_of(exc: CRMError, row: int, mapping: dict[str, str]) -> list[dict[st
     details = exc.details or {"": [exc.message]}
     return [{"row": row, "column": columns.get(field, field), "reason": "; ".join(map(str, messages))}
             for field, messages in details.items()]
+
+
+class RowImporter:
+    """Turns numbered rows into records, a chunk at a time, counting and collecting row errors.
+
+    Inserts go through :meth:`RecordService.create_many` (one multi-row INSERT per batch); a chunk
+    with a bad row is tried again row by row so that every bad row of it is reported.
+    """
+
+    def __init__(self, session: TenantSession, object_name: str, header: list[str], mapping: dict[str, str],
+                 mode: str, key: str | None, preview: bool = False) -> None:
+        self.session, self.object_name, self.mapping = session, object_name, mapping
+        self.mode, self.key, self.preview = mode, key, preview
+        self.service = RecordService(session)
+        self.model = self.service.object(object_name)
+        self.positions = column_positions(header, mapping)
+        # RecordService.create_many guards unique columns with a savepoint that it releases with
+        # the RETURNING cursor still open, which SQLite refuses inside our own savepoint ("cannot
+        # release savepoint - SQL statements in progress"): there, such objects go row by row.
+        self.bulk = session.dialect != "sqlite" or not (self.model.unique or self.model.autonumbers)
+        self.counts = {"created": 0, "updated": 0, "skipped": 0}
+        self.errors: list[dict[str, Any]] = []
+        self.error_count = 0
+        self.seen_keys: set[Any] = set()
+        self.preview_rows: list[dict[str, Any]] = []
+
+    def _fail(self, exc: CRMError, index: int) -> None:
+        found = _errors_of(exc, index, self.mapping)
+        self.error_count += len(found)
+        room = MAX_ERRORS_KEPT - len(self.errors)
+        if room > 0:
+            self.errors.extend(found[:room])
+        self.counts["skipped"] += 1
+
+    def chunk(self, numbered: list[tuple[int, list[str]]]) -> None:
+        """Import rows given as (row number in the file, cells)."""
+        prepared = []
+        for index, cells in numbered:
+            values = _row_values(self.positions, cells)
+            if values:
+                prepared.append((index, values))
+            else:
+                self.counts["skipped"] += 1
+        if not prepared:
+            return
+        if self.mode == "insert" and self.bulk and not self.preview and self._insert_many(prepared):
+            return
+        for index, values in prepared:
+            self._one(index, values)
+
+    def _insert_many(self, prepared: list[tuple[int, dict[str, Any]]]) -> bool:
+        session = self.session
+        events, audit = len(session.events), len(session.audit_entries)
+        try:
+            # A chunk is never larger than a batch, so every row is checked before any is
+            # inserted, and a unique index firing rolls back its own savepoint: a failed call
+            # leaves nothing behind.
+            self.service.create_many(self.object_name, [values for _, values in prepared], batch_size=CHUNK_ROWS)
+        except CRMError:  # some row is bad: find each bad row one by one
+            del session.events[events:]
+            del session.audit_entries[audit:]
+            return False
+        self.counts["created"] += len(prepared)
+        return True
+
+    def _one(self, index: int, values: dict[str, Any]) -> None:
+        service, key, model = self.service, self.key, self.model
+        try:
+            with self.session.conn.begin_nested():
+                if self.mode == "upsert":
+                    key_value = values.get(key)
+                    if key_value in self.seen_keys:
+                        raise ValidationError(f"{key} {key_value!r} occurs twice in the file",
+                                              {key: [f"{key_value!r} occurs twice in the file"]})
+                    self.seen_keys.add(key_value)
+                    existing = self.session.conn.execute(
+                        sa.select(model.table.c.id).where(
+                            model.table.c[key] == model.field_refs[key].coerce(key_value)).limit(2)
+                    ).scalars().all() if key_value is not None else []
+                    if len(existing) > 1:
+                        raise ValidationError(f"{key} {key_value!r} matches several records",
+                                              {key: ["matches several records"]})
+                    if existing:
+                        record = service.update(self.object_name, existing[0], values)
+                        self.counts["updated"] += 1
+                    else:
+                        record = service.create(self.object_name, values)
+                        self.counts["created"] += 1
+                else:
+                    record = service.create(self.object_name, values)
+                    self.counts["created"] += 1
+                if self.preview:
+                    self.preview_rows.append({"row": index, "record": record})
+        except CRMError as exc:
+            self._fail(exc, index)
 
 
 def run_import(
@@ -158,62 +262,30 @@ def run_import(
     preview: bool = False,
     progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, Any]:
-    """Import the file; with ``preview`` only the first rows are tried and nothing is kept."""
+    """Import the file in this unit of work; with ``preview`` only the first rows are tried and
+    nothing is kept. (Large files go through :func:`metadata.import_jobs.start_import`.)"""
     service = RecordService(session)
     header, rows = read_table(filename, content)
     mapping = check_request(service, object_name, header, mapping, mode, key, on_error)
     service.policy.require(object_name, "create")
-    model = service.object(object_name)
     all_rows = list(rows)
     if preview:
         all_rows = all_rows[:PREVIEW_ROWS]
-    counts = {"created": 0, "updated": 0, "skipped": 0}
-    errors: list[dict[str, Any]] = []
-    seen_keys: set[Any] = set()
+    importer = RowImporter(session, object_name, header, mapping, mode, key, preview)
     events_before, audit_before = len(session.events), len(session.audit_entries)
     outer = session.conn.begin_nested()
-    preview_rows = []
+    total = len(all_rows)
     try:
-        for index, cells in enumerate(all_rows, start=2):  # row 1 is the header
-            values = _row_values(header, cells, mapping)
-            if not values:
-                counts["skipped"] += 1
-                continue
-            try:
-                with session.conn.begin_nested():
-                    if mode == "upsert":
-                        key_value = values.get(key)
-                        if key_value in seen_keys:
-                            raise ValidationError(f"{key} {key_value!r} occurs twice in the file",
-                                                  {key: [f"{key_value!r} occurs twice in the file"]})
-                        seen_keys.add(key_value)
-                        existing = session.conn.execute(
-                            sa.select(model.table.c.id).where(
-                                model.table.c[key] == model.field_refs[key].coerce(key_value)).limit(2)
-                        ).scalars().all() if key_value is not None else []
-                        if len(existing) > 1:
-                            raise ValidationError(f"{key} {key_value!r} matches several records",
-                                                  {key: ["matches several records"]})
-                        if existing:
-                            record = service.update(object_name, existing[0], values)
-                            counts["updated"] += 1
-                        else:
-                            record = service.create(object_name, values)
-                            counts["created"] += 1
-                    else:
-                        record = service.create(object_name, values)
-                        counts["created"] += 1
-                    if preview:
-                        preview_rows.append({"row": index, "record": record})
-            except CRMError as exc:
-                errors.extend(_errors_of(exc, index, mapping))
-                counts["skipped"] += 1
-            if progress is not None and (index % 500 == 0 or index - 1 == len(all_rows)):
-                progress(index - 1, len(all_rows))
+        for start in range(0, total, CHUNK_ROWS):
+            importer.chunk([(start + offset + 2, cells)  # row 1 is the header
+                            for offset, cells in enumerate(all_rows[start:start + CHUNK_ROWS])])
+            if progress is not None:
+                progress(min(start + CHUNK_ROWS, total), total)
     except BaseException:
         outer.rollback()
         raise
-    failed = bool(errors) and on_error == "abort"
+    counts, errors = importer.counts, importer.errors
+    failed = bool(importer.error_count) and on_error == "abort"
     if preview or failed:
         outer.rollback()
         # Nothing was kept: nothing to announce or audit but the attempt itself.
@@ -223,27 +295,32 @@ def run_import(
         outer.commit()
     result = {
         "object": object_name, "filename": filename, "mode": mode, "key": key, "on_error": on_error,
-        "total": len(all_rows), "processed": len(all_rows),
+        "total": total, "processed": total,
         "created": 0 if failed or preview else counts["created"],
         "updated": 0 if failed or preview else counts["updated"],
-        "skipped": counts["skipped"], "error_count": len(errors), "errors": errors[:MAX_ERRORS_KEPT],
+        "skipped": counts["skipped"], "error_count": importer.error_count, "errors": errors,
         "status": "failed" if failed else "done",
     }
     if preview:
-        return {**result, "preview": preview_rows, "status": "preview"}
+        return {**result, "preview": importer.preview_rows, "status": "preview"}
     now = utcnow()
     import_id = session.conn.execute(imports.insert().values(
         object=object_name, filename=filename[:255], mode=mode, key=key, on_error=on_error, mapping=mapping,
         status=result["status"], total=result["total"], processed=result["processed"], created=result["created"],
-        updated=result["updated"], skipped=result["skipped"], errors=result["errors"], error_count=len(errors),
-        created_by=session.actor.user_id, created_at=now, finished_at=now)).inserted_primary_key[0]
-    _remember_mapping(session, object_name, mapping)
-    session.audit("import.run", object=object_name, record_id=import_id, after={
-        k: result[k] for k in ("filename", "mode", "total", "created", "updated", "skipped", "error_count", "status")})
+        updated=result["updated"], skipped=result["skipped"], errors=result["errors"],
+        error_count=result["error_count"], created_by=session.actor.user_id, created_at=now,
+        finished_at=now)).inserted_primary_key[0]
+    remember_mapping(session, object_name, mapping)
+    audit_import(session, import_id, result)
     return {"id": import_id, **result}
 
 
-def _remember_mapping(session: TenantSession, object_name: str, mapping: dict[str, str]) -> None:
+def audit_import(session: TenantSession, import_id: int, result: dict[str, Any]) -> None:
+    session.audit("import.run", object=result["object"], record_id=import_id, after={
+        k: result[k] for k in ("filename", "mode", "total", "created", "updated", "skipped", "error_count", "status")})
+
+
+def remember_mapping(session: TenantSession, object_name: str, mapping: dict[str, str]) -> None:
     now = utcnow()
     updated = session.conn.execute(import_mappings.update().where(import_mappings.c.object == object_name)
                                    .values(mapping=mapping, updated_at=now)).rowcount

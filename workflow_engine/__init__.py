@@ -45,6 +45,7 @@ def init_platform(platform: Platform) -> None:
     """Register the engine's tables and hooks; the embedded runner unless one is already set."""
     from crm_platform.core.session import BEFORE_COMMIT_HOOK
     from metadata import REFERENCE_HOOK
+    from metadata.import_jobs import resubmit_queued
     from metadata.records import RECORD_GUARD_HOOK
     from metadata.timeline import TIMELINE_HOOK
 
@@ -64,5 +65,7 @@ def init_platform(platform: Platform) -> None:
     platform.add_hook(APPROVAL_EXISTS_HOOK, approvals.approval_exists)
     platform.add_hook(SUBMIT_APPROVAL_HOOK, approvals.submit_from_rule)
     platform.add_hook(WORKFLOW_TICK_HOOK, approvals.escalate_due)
+    # Large imports whose task message was lost are sent again by the same tick.
+    platform.add_hook(WORKFLOW_TICK_HOOK, resubmit_queued)
     platform.add_hook(REFERENCE_HOOK, approval_definitions.follow_metadata_change)
     platform.add_hook(TIMELINE_HOOK, approval_inbox.timeline_entries)

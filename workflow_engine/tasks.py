@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 RUN_TASK = "workflow.run_rule_run"
 OUTBOX_TASK = "workflow.deliver_outbox"
 TICK_TASK = "workflow.tick"
+IMPORT_TASK = "imports.run"
 
 
 def _platform() -> Any:
@@ -62,6 +63,14 @@ def tick() -> dict[str, Any]:
     return scheduler_tick(_platform())
 
 
+@shared_task(name=IMPORT_TASK, ignore_result=True)
+def run_import(tenant: str, import_id: int) -> str:
+    """Carry out one queued import (a no-op once it is done or failed; a skip import resumes)."""
+    from metadata.import_jobs import execute_import
+
+    return execute_import(_platform(), tenant, import_id)
+
+
 class CeleryRunner:
     """Sends queued runs and outbox entries to Celery workers (installed when a broker is set).
 
@@ -77,6 +86,11 @@ class CeleryRunner:
 
     def submit_outbox(self, tenant: str, outbox_ids: list[int]) -> None:
         self._send(OUTBOX_TASK, tenant, outbox_ids)
+
+    def submit_import(self, tenant: str, import_id: int) -> None:
+        """A message that cannot be sent is logged and leaves the import ``queued``; the
+        scheduler tick sends it again."""
+        self._send(IMPORT_TASK, tenant, [import_id])
 
     def _send(self, name: str, tenant: str, ids: list[int]) -> None:
         if not ids:

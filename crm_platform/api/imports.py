@@ -7,7 +7,7 @@ import json
 from flask import Blueprint, Response, jsonify, request
 
 from crm_platform.core.errors import BadRequest, ValidationError
-from metadata import importing
+from metadata import import_jobs, importing
 
 from .context import unit_of_work
 
@@ -33,17 +33,21 @@ def register(api: Blueprint) -> None:
         with unit_of_work() as session:
             if mapping is None:
                 mapping = importing.saved_mapping(session, object_name)
-            result = importing.run_import(
+            result = import_jobs.start_import(
                 session, object_name, upload.filename or "upload.csv", content, mapping,
                 mode=form.get("mode", "insert"), key=form.get("key") or None, on_error=form.get("on_error", "abort"),
                 preview=form.get("preview") in ("1", "true"),
             )
+        if result["status"] == "queued":  # a large file: follow it at GET /imports/<id>
+            with unit_of_work() as session:
+                result = import_jobs.get_import_status(session, result["id"])
+            return jsonify(result), 202 if result["status"] in ("queued", "running") else 201
         return jsonify(result), 200 if result["status"] == "preview" else 201
 
     @api.get("/imports/<import_id>")
     def imports_show(import_id: str):
         with unit_of_work() as session:
-            return jsonify(importing.get_import(session, import_id))
+            return jsonify(import_jobs.get_import_status(session, import_id))
 
     @api.get("/imports/<import_id>/errors.csv")
     def imports_errors(import_id: str):

@@ -26,6 +26,7 @@ ENVIRONMENT_KEYS: dict[str, Any] = {
     "CRM_MAIL_FROM": "crm@localhost",
     "CRM_MAX_ATTACHMENT_MB": 20,
     "CRM_LOGIN_LOCK_MINUTES": 15,
+    "CRM_IMPORT_ASYNC_ROWS": 2000,  # files with this many rows or more are imported in the background
 }
 
 
