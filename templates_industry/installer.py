@@ -21,7 +21,7 @@ from . import approvals
 from .compose import checksum, sample_record, split_roles
 from .pack import Pack
 from .planner import ItemRecord, Op, Plan, Planner
-from .registry import PackRegistry
+from .registry import PackRegistry, pack_registry
 from .state import TenantState
 from .tables import installed_packs, pack_items
 
@@ -230,7 +230,7 @@ def _located(exc: Exception, file: str, line: int) -> CRMError:
 def plan_install(session: TenantSession, reference: str | Pack, registry: PackRegistry | None = None,
                  with_sample_data: bool = False) -> Plan:
     """The plan of installing a pack (by name, path or as read) into the session's tenant; writes nothing."""
-    registry = registry or PackRegistry()
+    registry = registry or pack_registry(session.platform)
     pack = registry.open(reference) if isinstance(reference, str) else reference
     return Planner(session, registry, with_sample_data).plan_for(pack)
 

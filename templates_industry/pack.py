@@ -22,13 +22,12 @@ import csv
 import io
 import json
 import re
-import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 from jsonschema import Draft202012Validator
@@ -38,6 +37,9 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
 from crm_platform.core.errors import ValidationError
+
+if TYPE_CHECKING:
+    from .cache import PackCache
 
 MANIFEST = "pack.yaml"
 DATA_KINDS = {"objects": "object", "roles": "roles", "rules": "rules", "approvals": "approvals", "security": "security"}
@@ -345,25 +347,18 @@ def folder_signature(root: Path) -> tuple[Any, ...]:
     return tuple(entries)
 
 
-_READ_CACHE: dict[Path, Pack] = {}
-_READ_LOCK = threading.Lock()
-READ_CACHE_SIZE = 64
-
-
-def read_pack(root: str | Path) -> Pack:
-    """Read a pack folder (once per process while its files stay the same); every problem found
-    while reading is in ``pack.problems``. A pack read here is shared: treat it as read-only."""
+def read_pack(root: str | Path, cache: PackCache | None = None) -> Pack:
+    """Read a pack folder; every problem found while reading is in ``pack.problems``. With a
+    ``cache`` (the platform's), a folder whose files have not changed is read once; a pack read
+    that way is shared: treat it as read-only."""
     root = Path(root).resolve()
     signature = folder_signature(root) if root.is_dir() else ()
-    cached = _READ_CACHE.get(root)
-    if cached is not None and cached.signature == signature:
+    if cache is not None and (cached := cache.pack(root, signature)) is not None:
         return cached
     pack = _read_pack(root)
     pack.signature = signature
-    with _READ_LOCK:
-        while len(_READ_CACHE) >= READ_CACHE_SIZE:
-            _READ_CACHE.pop(next(iter(_READ_CACHE)))
-        _READ_CACHE[root] = pack
+    if cache is not None:
+        cache.packs.put(root, pack)
     return pack
 
 

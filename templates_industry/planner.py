@@ -43,7 +43,7 @@ from .compose import (
     set_role_part,
 )
 from .pack import Pack, PackInvalid
-from .registry import PackRegistry
+from .registry import PackRegistry, pack_registry
 from .state import TenantState
 from .validation import compile_model, resolve_and_check
 
@@ -152,7 +152,7 @@ class Planner:
     def __init__(self, session: TenantSession, registry: PackRegistry | None = None,
                  with_sample_data: bool = False) -> None:
         self.session = session
-        self.registry = registry or PackRegistry()
+        self.registry = registry or pack_registry(session.platform)
         self.with_sample_data = with_sample_data
         self.state = TenantState.load(session)
         self.plan: Plan | None = None
@@ -198,7 +198,8 @@ class Planner:
                                    action, pack.label, pack))
         first_op = len(plan.ops)
         self._plan_objects(pack)
-        self.model = compile_model({name: ObjectDef.from_document(doc) for name, doc in self.state.definitions.items()})
+        self.model = compile_model({name: ObjectDef.from_document(doc) for name, doc in self.state.definitions.items()},
+                                   self.registry.cache)
         self._plan_roles(pack)
         self._plan_approvals(pack)
         self._plan_rules(pack)
