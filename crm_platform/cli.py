@@ -358,7 +358,7 @@ def template_validate(path: str) -> None:
     summary = pack.summary()
     console.print(f"{path}: pack [bold]{pack.name}[/] {pack.version_text} is valid: {len(summary['objects'])} objects, "
                   f"{len(summary['roles'])} roles, {summary['rules']} rules, {summary['approval_processes']} approval "
-                  f"processes, {summary['sample_records']} sample records")
+                  f"processes, {summary['reports']} reports, {summary['sample_records']} sample records")
 
 
 @template.command("install")

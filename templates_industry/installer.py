@@ -13,6 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from crm_platform.core.errors import Conflict, CRMError, ValidationError
+from crm_platform.core.permissions import access_policy
 from crm_platform.core.roles import put_role
 from crm_platform.core.session import TenantSession, utcnow
 from crm_platform.core.users import create_user
@@ -121,6 +122,19 @@ class Installer:
         from workflow_engine import update_rule
 
         update_rule(self.session, op.args["id"], op.args["patch"])
+
+    # -- reports ---------------------------------------------------------------------------------
+
+    def _create_report(self, op: Op) -> None:
+        from metadata.reports import create_report
+
+        created = create_report(self.session, access_policy(self.session), op.args["document"])
+        self.refs[(op.pack, "report", op.args["key"])] = str(created["id"])
+
+    def _update_report(self, op: Op) -> None:
+        from metadata.reports import update_report
+
+        update_report(self.session, access_policy(self.session), op.args["id"], op.args["document"])
 
     # -- sample data -----------------------------------------------------------------------------
 

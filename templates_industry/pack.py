@@ -10,6 +10,7 @@ A pack is a folder::
     security/field_access.csv   field-level security: role, object, field, access (hidden, masked, read_only)
     approvals/<any>.yaml        approval processes
     rules/<any>.yaml            workflow rules, each with a stable key
+    reports/<any>.yaml          saved reports (shared), each with a stable key
     sample/users.csv            sample users (only with --with-sample-data)
     sample/<object>.csv         sample records (only with --with-sample-data)
 
@@ -42,7 +43,8 @@ if TYPE_CHECKING:
     from .cache import PackCache
 
 MANIFEST = "pack.yaml"
-DATA_KINDS = {"objects": "object", "roles": "roles", "rules": "rules", "approvals": "approvals", "security": "security"}
+DATA_KINDS = {"objects": "object", "roles": "roles", "rules": "rules", "approvals": "approvals", "security": "security",
+              "reports": "reports"}
 USERS_FILE = "users.csv"
 MAX_FILE_BYTES = 5 * 1024 * 1024
 
@@ -97,7 +99,7 @@ WORKFLOW_SCHEMA_BASE = "https://crm-platform.local/schemas/workflow/"
 @cache
 def _registry() -> Registry:
     resources_list = []
-    for name in ("pack", "object", "object_extension", "roles", "access", "field_access", "rules", "approvals", "users", "sample_records"):
+    for name in ("pack", "object", "object_extension", "roles", "access", "field_access", "rules", "approvals", "reports", "users", "sample_records"):
         document = json.loads(resources.files("templates_industry").joinpath(f"schemas/{name}.schema.json").read_text("utf-8"))
         resources_list.append((document["$id"], Resource.from_contents(document)))
     definitions = json.loads(resources.files("metadata").joinpath("schemas/definitions.schema.json").read_text("utf-8"))
@@ -262,6 +264,7 @@ class Pack:
     field_access: list[Item] = field(default_factory=list)
     approvals: dict[str, Item] = field(default_factory=dict)
     rules: dict[str, Item] = field(default_factory=dict)
+    reports: dict[str, Item] = field(default_factory=dict)
     samples: list[SampleFile] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
     #: Objects whose file could not be read at all: known by name only, so that what refers to them
@@ -298,6 +301,7 @@ class Pack:
             "roles": list(self.roles),
             "rules": len(self.rules),
             "approval_processes": len(self.approvals),
+            "reports": len(self.reports),
             "sample_records": sum(len(s.rows) for s in self.samples if s.kind == "records"),
             "sample_users": sum(len(s.rows) for s in self.samples if s.kind == "users"),
         }
@@ -455,7 +459,7 @@ def _read_data_file(pack: Pack, file: str, where: str) -> None:
         else:
             pack.extensions[target] = Item(file, "", document)
         return
-    schema_kind = {"object": "object", "roles": "roles", "rules": "rules", "approvals": "approvals"}[kind]
+    schema_kind = {"object": "object", "roles": "roles", "rules": "rules", "approvals": "approvals", "reports": "reports"}[kind]
     found = schema_problems(schema_kind, document, file)
     pack.problems.extend(found)
     if kind == "object":
@@ -463,7 +467,7 @@ def _read_data_file(pack: Pack, file: str, where: str) -> None:
         return
     if not isinstance(document, dict):
         return
-    entries_key = {"roles": "roles", "rules": "rules", "approvals": "processes"}[kind]
+    entries_key = {"roles": "roles", "rules": "rules", "approvals": "processes", "reports": "reports"}[kind]
     bad_indexes = {_first_index(p.location, entries_key) for p in found}
     entries = document.get(entries_key)
     if not isinstance(entries, list):
@@ -476,11 +480,13 @@ def _read_data_file(pack: Pack, file: str, where: str) -> None:
             key, registry = entry["name"], pack.roles
         elif kind == "rules":
             key, registry = entry["key"], pack.rules
+        elif kind == "reports":
+            key, registry = entry["key"], pack.reports
         else:
             key, registry = f"{entry['object']}.{entry['name']}", pack.approvals
         if key in registry:
             previous = registry[key]
-            what = {"roles": "role", "rules": "rule key", "approvals": "approval process"}[kind]
+            what = {"roles": "role", "rules": "rule key", "approvals": "approval process", "reports": "report key"}[kind]
             pack.problems.append(Problem(file, item_where, f"{what} {key!r} is already defined in {previous.file} ({previous.where})"))
             continue
         registry[key] = Item(file, item_where, entry)

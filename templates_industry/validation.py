@@ -21,10 +21,12 @@ from metadata.model import ObjectModel, TenantModel
 from . import approvals
 from .compose import (
     SAMPLE_SYSTEM_COLUMNS,
+    check_pack_report,
     empty_role,
     extended,
     normalize_path,
     pack_role_parts,
+    report_document,
     rule_document,
     sample_record,
     set_role_part,
@@ -176,6 +178,7 @@ def _check_pack(pack: Pack, dependencies: list[Pack], cache: PackCache | None = 
         for path, messages in approvals.check_process(item.document, model, roles, approval_exists).items():
             problems.extend(Problem(item.file, f"{item.where}.{path}", m) for m in messages)
     _check_rules(pack, model, approval_exists, problems)
+    _check_reports(pack, model, problems)
     _check_samples(pack, model, roles, base_sample, problems)
     return problems
 
@@ -249,6 +252,22 @@ def _check_rules(pack: Pack, model: TenantModel, approval_exists: Any, problems:
                 location = f"{item.where}.{normalize_path(path)}" if path != "rule" else item.where
                 problems.extend(Problem(item.file, location, message) for message in messages
                                 if not _about_phantom(message, pack.phantom_objects))
+
+
+def _check_reports(pack: Pack, model: TenantModel, problems: list[Problem]) -> None:
+    """Each report against the planned metadata: its object, group-by fields and buckets, aggregates."""
+    for key, item in pack.reports.items():
+        object_name = item.document.get("object")
+        if object_name in pack.phantom_objects:
+            continue
+        if object_name not in model.objects:
+            problems.append(Problem(item.file, f"{item.where}.object", f"unknown object {object_name!r}"))
+            continue
+        try:
+            check_pack_report(model, report_document(item))
+        except ValidationError as exc:
+            for path, messages in exc.details.items():
+                problems.extend(Problem(item.file, f"{item.where}.{path}", message) for message in messages)
 
 
 def _about_phantom(message: str, phantoms: set[str]) -> bool:
