@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import io
+import json
 import tokenize
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -22,7 +23,7 @@ from crm_platform.core.session import TenantSession, utcnow
 from . import ddl
 from .definitions import ObjectDef, check_definitions, check_shape
 from .field_types import FIELD_TYPES, deserialize_loose
-from .model import ObjectModel, TenantModel, field_column, index_name, load_model, stage_column
+from .model import ObjectModel, TenantModel, field_column, index_name, load_model, publish_model, stage_column
 from .store import bump_version, delete_definition, save_definition
 from .tables import autonumber_counters, stage_history
 
@@ -38,6 +39,8 @@ CONVERTIBLE_TYPES = frozenset(
 )
 OFFENDERS_SHOWN = 20
 BATCH = 1000
+#: Documents found valid per platform (by content), for the shape check of object creation.
+SHAPE_CACHE_SIZE = 1024
 
 
 class Designer:
@@ -51,7 +54,7 @@ class Designer:
     # -- objects -------------------------------------------------------------------------------
 
     def create_object(self, document: Any) -> dict[str, Any]:
-        check_shape("object", document)
+        self._check_shape("object", document)
         name = document["name"]
         if name in self.definitions:
             raise Conflict(f"object {name!r} already exists", {"name": ["already exists"]})
@@ -66,7 +69,7 @@ class Designer:
             if fd.type == "autonumber":
                 self._init_counter(obj.name, fd.name)
         save_definition(self.session, obj, created=True)
-        self._committed("object.create", name, after=obj.document)
+        self._committed("object.create", name, after=obj.document, compiled=model)
         return obj.document
 
     def update_object(self, name: str, patch: Any) -> dict[str, Any]:
@@ -277,11 +280,33 @@ class Designer:
         self.session.cache["model"] = self.model
         return self.model
 
-    def _committed(self, action: str, object_name: str, before: Any = None, after: Any = None) -> None:
+    def _check_shape(self, kind: str, document: Any) -> None:
+        """``check_shape``, skipped for a document already found valid on this platform (a pack's
+        objects are installed into many tenants; the schema check of the same content is the same)."""
+        try:
+            key = (kind, json.dumps(document, sort_keys=True, separators=(",", ":")))
+        except (TypeError, ValueError):  # not plain JSON: check every time
+            check_shape(kind, document)
+            return
+        valid = self.session.platform.cache("valid_shapes")
+        if key in valid:
+            return
+        check_shape(kind, document)
+        if len(valid) >= SHAPE_CACHE_SIZE:
+            valid.clear()
+        valid[key] = True
+
+    def _committed(self, action: str, object_name: str, before: Any = None, after: Any = None,
+                   compiled: ObjectModel | None = None) -> None:
         version = bump_version(self.session)
-        # The definitions in hand are what was just saved: compile from them, not from the database.
-        self.model = TenantModel(version, dict(self.definitions), previous=self.model)
+        # The definitions in hand are what was just saved: compile from them, not from the database
+        # (reusing ``compiled``, the changed object's model when the caller has just built it).
+        self.model = TenantModel(version, dict(self.definitions), previous=self.model,
+                                 compiled={object_name: compiled} if compiled is not None else None)
         self.session.cache["model"] = self.model
+        if not self.session.cache.get("model_published"):
+            self.session.cache["model_published"] = True
+            self.session.after_commit(lambda session=self.session: publish_model(session))
         self.session.audit(f"metadata.{action}", object=object_name, before=before, after=after)
         self.session.publish(METADATA_CHANGED, object=object_name, extra={"action": action})
 

@@ -25,7 +25,7 @@ from .definitions import ObjectDef, formula_order, label_text
 from .field_types import FIELD_TYPES, UTCAwareDateTime, deserialize_loose, id_field, kind_of, value_type_of
 from .formulas import Formula
 from .sql_types import UTCDateTime
-from .store import load_definitions, metadata_version
+from .store import VERSION_KEY, load_definitions, metadata_version
 
 SYSTEM_FIELD_KINDS = {
     "id": "number",
@@ -217,15 +217,19 @@ def _coercer(field: mm.Field) -> Callable[[Any], Any]:
 class TenantModel:
     """The compiled metadata of one tenant at one version."""
 
-    def __init__(self, version: int, definitions: dict[str, ObjectDef], previous: TenantModel | None = None) -> None:
+    def __init__(self, version: int, definitions: dict[str, ObjectDef], previous: TenantModel | None = None,
+                 compiled: dict[str, ObjectModel] | None = None) -> None:
         """Compile every object, reusing ``previous``'s compilation of objects that did not change
-        (a template install creating dozens of objects would otherwise recompile all of them each time)."""
+        (a template install creating dozens of objects would otherwise recompile all of them each time)
+        and ``compiled``, objects the caller has just compiled from these very definitions."""
         self.version = version
         self.definitions = definitions
         self.metadata = sa.MetaData()
         self.objects = {}
         for name, obj in definitions.items():
             old = previous.objects.get(name) if previous is not None else None
+            if compiled and name in compiled and compiled[name].definition is obj:
+                old = compiled[name]
             reusable = old is not None and (old.definition is obj or old.definition.document == obj.document)
             self.objects[name] = old if reusable else ObjectModel(obj, self.metadata)
 
@@ -260,11 +264,24 @@ def load_model(session: TenantSession) -> TenantModel:
     key = (session.tenant, version)
     model = cache.get(key)
     if model is None:
-        model = TenantModel(version, load_definitions(session))
-        if len(cache) >= MODEL_CACHE_SIZE:
-            cache.pop(next(iter(cache)))
-        cache[key] = model
+        model = _remember(cache, key, TenantModel(version, load_definitions(session)))
     session.cache["model"] = model
+    return model
+
+
+def publish_model(session: TenantSession) -> None:
+    """After a unit of work that changed metadata commits: share the model it compiled last (its
+    version is the committed one), so the next unit of work does not compile it all again."""
+    model = session.cache.get("model")
+    versions = session.cache.get("versions") or {}
+    if model is not None and versions.get(VERSION_KEY) == model.version:
+        _remember(session.platform.cache("models"), (session.tenant, model.version), model)
+
+
+def _remember(cache: dict[Any, Any], key: Any, model: TenantModel) -> TenantModel:
+    if key not in cache and len(cache) >= MODEL_CACHE_SIZE:
+        cache.pop(next(iter(cache)), None)
+    cache[key] = model
     return model
 
 

@@ -27,7 +27,7 @@ BUCKETS = ("day", "week", "month", "quarter", "year")
 FUNCTIONS = ("count", "sum", "avg", "min", "max")
 CHARTS = ("table", "bar", "line", "pie", "funnel")
 MAX_GROUPS = 1000
-KEYS = frozenset({"name", "object", "condition", "group_by", "aggregates", "chart", "shared"})
+KEYS = frozenset({"name", "label", "object", "condition", "group_by", "aggregates", "chart", "shared"})
 
 reports = sa.Table(
     "sys_reports",
@@ -52,6 +52,12 @@ def check_report(model: ObjectModel, document: Any, unreadable: frozenset[str]) 
     if not isinstance(document.get("name"), str) or not 0 < len(document["name"]) <= 200:
         errors.setdefault("name", []).append("1 to 200 characters")
     checked: dict[str, Any] = {"name": document.get("name"), "object": model.name}
+    label = document.get("label")
+    if label is not None:
+        if not _is_label(label):
+            errors.setdefault("label", []).append('a text or {"en": ..., "zh": ...} of up to 200 characters each')
+        else:
+            checked["label"] = label
     try:
         checked["condition"] = conditions.validate(
             document.get("condition"), {n: r for n, r in refs.items() if n not in unreadable})
@@ -106,6 +112,13 @@ def check_report(model: ObjectModel, document: Any, unreadable: frozenset[str]) 
         first, messages = next(iter(errors.items()))
         raise ValidationError(f"invalid report: {first}: {messages[0]}", errors)
     return checked
+
+
+def _is_label(label: Any) -> bool:
+    if isinstance(label, str):
+        return 0 < len(label) <= 200
+    return (isinstance(label, dict) and bool(label) and set(label) <= {"en", "zh"}
+            and all(isinstance(v, str) and len(v) <= 200 for v in label.values()))
 
 
 def _bucket(column: Any, bucket: str, dialect: str) -> Any:
@@ -205,6 +218,24 @@ def create_report(session: TenantSession, policy: AccessPolicy, document: Any) -
         owner_id=session.actor.user_id, created_at=now, updated_at=now)).inserted_primary_key[0]
     session.audit("report.create", object=model.name, record_id=report_id, after=checked)
     return get_report(session, report_id)
+
+
+def update_report(session: TenantSession, policy: AccessPolicy, report_id: Any, document: Any) -> dict[str, Any]:
+    """Replace a stored report's definition (checked as for a new one); its owner or an admin only."""
+    report = get_report(session, report_id)
+    if report["owner_id"] != session.actor.user_id and not session.actor.is_admin:
+        raise PermissionDenied("only the owner of a report (or an admin) may change it")
+    if not isinstance(document, dict) or document.get("object", report["object"]) != report["object"]:
+        raise ValidationError("a report keeps its object", {"object": ["cannot change"]})
+    model = load_model(session).object(report["object"])
+    policy.require(model.name, "read")
+    checked = check_report(model, document, policy.unreadable(model.name))
+    shared = bool(document.get("shared", report["shared"]))
+    session.conn.execute(reports.update().where(reports.c.id == report["id"]).values(
+        name=checked["name"], definition=checked, shared=shared, updated_at=utcnow()))
+    session.audit("report.update", object=model.name, record_id=report["id"], before=report,
+                  after={**checked, "shared": shared})
+    return get_report(session, report["id"])
 
 
 def get_report(session: TenantSession, report_id: Any) -> dict[str, Any]:

@@ -159,6 +159,20 @@ def rule_document(item: Item) -> dict[str, Any]:
     return {k: v for k, v in item.document.items() if k != "key"}
 
 
+def report_document(item: Item) -> dict[str, Any]:
+    """A pack's report entry as the report service takes it: without the pack's ``key``, shared."""
+    return {**{k: v for k, v in item.document.items() if k != "key"}, "shared": True}
+
+
+def check_pack_report(model: Any, document: dict[str, Any]) -> dict[str, Any]:
+    """The report as it will be stored (checked against ``model``, a compiled tenant model), shared;
+    raises ``ValidationError`` naming each problem, or ``NotFound`` for an unknown object."""
+    from metadata.reports import check_report
+
+    checked = check_report(model.object(document.get("object")), document, frozenset())
+    return {**checked, "shared": True}
+
+
 def normalize_path(path: str) -> str:
     """``actions.0.value`` (jsonschema) -> ``actions[0].value``."""
     return re.sub(r"\.(\d+)(?=\.|$)", r"[\1]", path)

@@ -1,5 +1,5 @@
 """Exporting a tenant's configuration as a pack: objects (fields, layouts, pipeline), roles with their
-permission tables, approval processes and rules. Installing the export into an empty tenant
+permission tables, approval processes, rules and shared reports. Installing the export into an empty tenant
 reproduces the same metadata. Records and users are data, not configuration: they are not exported."""
 
 from __future__ import annotations
@@ -58,6 +58,10 @@ def export_tenant(session: TenantSession, directory: str | Path, name: str | Non
     if rules:
         files["rules/rules.yaml"] = dump_yaml({"rules": rules})
         data.append("rules/rules.yaml")
+    reports = _reports(state)
+    if reports:
+        files["reports/reports.yaml"] = dump_yaml({"reports": reports})
+        data.append("reports/reports.yaml")
     manifest = {
         "name": name,
         "version": version,
@@ -74,7 +78,7 @@ def export_tenant(session: TenantSession, directory: str | Path, name: str | Non
         target.write_text(text, encoding="utf-8")
     return {"pack": name, "version": version, "path": str(root), "files": sorted(files),
             "objects": len(state.definitions), "roles": len(state.roles), "rules": len(rules),
-            "approval_processes": len(state.approvals)}
+            "approval_processes": len(state.approvals), "reports": len(reports)}
 
 
 def _object_document(document: dict[str, Any]) -> dict[str, Any]:
@@ -122,8 +126,25 @@ def _rules(state: TenantState) -> list[dict[str, Any]]:
     return exported
 
 
-def _slug(text: str) -> str:
+def _reports(state: TenantState) -> list[dict[str, Any]]:
+    """The tenant's shared reports (private ones are their owners' own, not configuration)."""
+    keys_by_id = {int(row.ref): key for (pack, kind, key), row in state.items.items() if kind == "report" and row.ref}
+    used: set[str] = set()
+    exported = []
+    for report in sorted(state.reports.values(), key=lambda r: (r.object, r.name, r.id)):
+        if not report.shared:
+            continue
+        key = keys_by_id.get(report.id) or _slug(f"{report.object}_{report.name}", "report_")
+        base, number = key, 2
+        while key in used:
+            key, number = f"{base[:95]}_{number}", number + 1
+        used.add(key)
+        exported.append({"key": key, **{k: v for k, v in report.definition.items() if v is not None}})
+    return exported
+
+
+def _slug(text: str, prefix: str = "rule_") -> str:
     slug = re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")
     if not slug or not slug[0].isalpha():
-        slug = "rule_" + slug
+        slug = prefix + slug
     return slug[:90]

@@ -5,6 +5,7 @@ through the record service: each with its own checks, audit entries and events."
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
@@ -12,6 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from crm_platform.core.errors import Conflict, CRMError, ValidationError
+from crm_platform.core.permissions import access_policy
 from crm_platform.core.roles import put_role
 from crm_platform.core.session import TenantSession, utcnow
 from crm_platform.core.users import create_user
@@ -21,7 +23,7 @@ from . import approvals
 from .compose import checksum, sample_record, split_roles
 from .pack import Pack
 from .planner import ItemRecord, Op, Plan, Planner
-from .registry import PackRegistry
+from .registry import PackRegistry, pack_registry
 from .state import TenantState
 from .tables import installed_packs, pack_items
 
@@ -37,12 +39,21 @@ class Installer:
         self.records: dict[tuple[str, str], int] = {}
         self.refs: dict[tuple[str, str, str], str] = {}
         self.now = datetime.now(timezone.utc)
+        self._records: RecordService | None = None
+        self._pending: tuple[Op, list[tuple[Any, dict[str, Any]]]] | None = None
+        self._pending_keys: set[tuple[str, str]] = set()
 
     @property
     def designer(self) -> Designer:
         if self._designer is None:
             self._designer = Designer(self.session)
         return self._designer
+
+    @property
+    def record_service(self) -> RecordService:
+        if self._records is None:
+            self._records = RecordService(self.session)
+        return self._records
 
     def apply(self) -> dict[str, Any]:
         plan = self.plan
@@ -112,6 +123,19 @@ class Installer:
 
         update_rule(self.session, op.args["id"], op.args["patch"])
 
+    # -- reports ---------------------------------------------------------------------------------
+
+    def _create_report(self, op: Op) -> None:
+        from metadata.reports import create_report
+
+        created = create_report(self.session, access_policy(self.session), op.args["document"])
+        self.refs[(op.pack, "report", op.args["key"])] = str(created["id"])
+
+    def _update_report(self, op: Op) -> None:
+        from metadata.reports import update_report
+
+        update_report(self.session, access_policy(self.session), op.args["id"], op.args["document"])
+
     # -- sample data -----------------------------------------------------------------------------
 
     def _create_users(self, op: Op) -> None:
@@ -136,6 +160,8 @@ class Installer:
 
     def _record_id(self, object_name: str, key: str) -> int | None:
         """The id of a sample record by key; None when the tenant has deleted it since it was installed."""
+        if (object_name, key) in self._pending_keys:  # a row earlier in the same batch: insert the batch first
+            self._flush_records()
         record_id = self.records.get((object_name, key))
         if record_id is not None:
             return record_id
@@ -148,22 +174,51 @@ class Installer:
         return record_id
 
     def _create_records(self, op: Op) -> None:
+        """A sample file's rows through ``RecordService.create_many`` (same checks, audit and events as
+        one by one, in batched inserts); a row that refers to one still pending flushes the batch first."""
         object_name = op.args["object"]
-        records = RecordService(self.session)
         model = load_model(self.session).object(object_name)
-        for row in op.args["rows"]:
-            data, problems = sample_record(model, row, self._record_id, self._user_id, self.now)
-            if problems:
-                column, message = next(iter(problems.items()))
-                raise ValidationError(f"{op.args['file']}: line {row.line}: {column}: {message}",
-                                      {f"{op.args['file']}: line {row.line}: {k}": [v] for k, v in problems.items()})
+        self._pending = (op, [])
+        try:
+            for row in op.args["rows"]:
+                data, problems = sample_record(model, row, self._record_id, self._user_id, self.now)
+                if problems:
+                    column, message = next(iter(problems.items()))
+                    raise ValidationError(f"{op.args['file']}: line {row.line}: {column}: {message}",
+                                          {f"{op.args['file']}: line {row.line}: {k}": [v] for k, v in problems.items()})
+                self._pending[1].append((row, data))
+                self._pending_keys.add((object_name, row.values["key"]))
+            self._flush_records()
+        finally:
+            self._pending = None
+            self._pending_keys.clear()
+
+    def _flush_records(self) -> None:
+        if self._pending is None or not self._pending[1]:
+            return
+        op, batch = self._pending
+        object_name = op.args["object"]
+        self._pending = (op, [])
+        self._pending_keys.clear()
+        model = load_model(self.session).object(object_name)
+        if model.unique or model.autonumbers:
+            # create_many's RETURNING inside the savepoint that guards unique values fails on SQLite
+            # ("cannot release savepoint - SQL statements in progress"): these go one by one.
+            created = []
+            for row, data in batch:
+                try:
+                    created.append(self.record_service.create(object_name, data))
+                except CRMError as exc:
+                    raise _located(exc, op.args["file"], row.line) from None
+        else:
             try:
-                created = records.create(object_name, data)
+                created = self.record_service.create_many(object_name, [data for _, data in batch])
             except CRMError as exc:
-                raise _located(exc, op.args["file"], row.line) from None
+                raise _batch_located(exc, op.args["file"], [row.line for row, _ in batch]) from None
+        for (row, _), record in zip(batch, created):
             key = row.values["key"]
-            self.records[(object_name, key)] = created["id"]
-            self.refs[(op.pack, "record", f"{object_name}:{key}")] = str(created["id"])
+            self.records[(object_name, key)] = record["id"]
+            self.refs[(op.pack, "record", f"{object_name}:{key}")] = str(record["id"])
 
     # -- the record of what was installed ----------------------------------------------------------
 
@@ -204,9 +259,19 @@ class Installer:
                 rows[key] = {"pack": key[0], "kind": key[1], "key": key[2], "ref": ref, "source_checksum": None,
                              "installed_checksum": None, "version": versions.get(key[0], ""), "updated_at": now}
         conn = self.session.conn
+        # One read of what the packs already have recorded, then one delete per (pack, kind) of the
+        # entries being replaced or forgotten (a fresh install has none).
+        packs = sorted({key[0] for key in [*forget, *rows]})
+        existing = {tuple(r) for r in conn.execute(sa.select(pack_items.c.pack, pack_items.c.kind, pack_items.c.key)
+                                                   .where(pack_items.c.pack.in_(packs)))} if packs else set()
+        stale: dict[tuple[str, str], list[str]] = {}
         for pack, kind, key in [*forget, *rows]:
-            conn.execute(pack_items.delete().where(pack_items.c.pack == pack, pack_items.c.kind == kind,
-                                                   pack_items.c.key == key))
+            if (pack, kind, key) in existing:
+                stale.setdefault((pack, kind), []).append(key)
+        for (pack, kind), keys in stale.items():
+            for start in range(0, len(keys), 500):
+                conn.execute(pack_items.delete().where(pack_items.c.pack == pack, pack_items.c.kind == kind,
+                                                       pack_items.c.key.in_(keys[start:start + 500])))
         if rows:
             conn.execute(pack_items.insert(), list(rows.values()))
 
@@ -224,13 +289,27 @@ def _located(exc: Exception, file: str, line: int) -> CRMError:
     return ValidationError(f"{file}: line {line}: {exc.args[0] if exc.args else exc}")
 
 
+def _batch_located(exc: CRMError, file: str, lines: list[int]) -> CRMError:
+    """An error of ``create_many`` (naming ``rows[i]``) saying which sample file and line caused it."""
+    match = _ROW.match(exc.message)
+    if match is None or int(match.group(1)) >= len(lines):
+        return _located(exc, file, lines[0])
+    index = int(match.group(1))
+    prefix = f"rows[{index}]."
+    details = {(k[len(prefix):] if k.startswith(prefix) else k): v for k, v in exc.details.items()}
+    return _located(type(exc)(exc.message[match.end():], details), file, lines[index])
+
+
+_ROW = re.compile(r"rows\[(\d+)\]: ")
+
+
 # -- the entry points ------------------------------------------------------------------------------
 
 
 def plan_install(session: TenantSession, reference: str | Pack, registry: PackRegistry | None = None,
                  with_sample_data: bool = False) -> Plan:
     """The plan of installing a pack (by name, path or as read) into the session's tenant; writes nothing."""
-    registry = registry or PackRegistry()
+    registry = registry or pack_registry(session.platform)
     pack = registry.open(reference) if isinstance(reference, str) else reference
     return Planner(session, registry, with_sample_data).plan_for(pack)
 

@@ -10,6 +10,7 @@ A pack is a folder::
     security/field_access.csv   field-level security: role, object, field, access (hidden, masked, read_only)
     approvals/<any>.yaml        approval processes
     rules/<any>.yaml            workflow rules, each with a stable key
+    reports/<any>.yaml          saved reports (shared), each with a stable key
     sample/users.csv            sample users (only with --with-sample-data)
     sample/<object>.csv         sample records (only with --with-sample-data)
 
@@ -22,13 +23,12 @@ import csv
 import io
 import json
 import re
-import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 from jsonschema import Draft202012Validator
@@ -39,8 +39,12 @@ from referencing.jsonschema import DRAFT202012
 
 from crm_platform.core.errors import ValidationError
 
+if TYPE_CHECKING:
+    from .cache import PackCache
+
 MANIFEST = "pack.yaml"
-DATA_KINDS = {"objects": "object", "roles": "roles", "rules": "rules", "approvals": "approvals", "security": "security"}
+DATA_KINDS = {"objects": "object", "roles": "roles", "rules": "rules", "approvals": "approvals", "security": "security",
+              "reports": "reports"}
 USERS_FILE = "users.csv"
 MAX_FILE_BYTES = 5 * 1024 * 1024
 
@@ -95,7 +99,7 @@ WORKFLOW_SCHEMA_BASE = "https://crm-platform.local/schemas/workflow/"
 @cache
 def _registry() -> Registry:
     resources_list = []
-    for name in ("pack", "object", "object_extension", "roles", "access", "field_access", "rules", "approvals", "users", "sample_records"):
+    for name in ("pack", "object", "object_extension", "roles", "access", "field_access", "rules", "approvals", "reports", "users", "sample_records"):
         document = json.loads(resources.files("templates_industry").joinpath(f"schemas/{name}.schema.json").read_text("utf-8"))
         resources_list.append((document["$id"], Resource.from_contents(document)))
     definitions = json.loads(resources.files("metadata").joinpath("schemas/definitions.schema.json").read_text("utf-8"))
@@ -260,6 +264,7 @@ class Pack:
     field_access: list[Item] = field(default_factory=list)
     approvals: dict[str, Item] = field(default_factory=dict)
     rules: dict[str, Item] = field(default_factory=dict)
+    reports: dict[str, Item] = field(default_factory=dict)
     samples: list[SampleFile] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
     #: Objects whose file could not be read at all: known by name only, so that what refers to them
@@ -296,6 +301,7 @@ class Pack:
             "roles": list(self.roles),
             "rules": len(self.rules),
             "approval_processes": len(self.approvals),
+            "reports": len(self.reports),
             "sample_records": sum(len(s.rows) for s in self.samples if s.kind == "records"),
             "sample_users": sum(len(s.rows) for s in self.samples if s.kind == "users"),
         }
@@ -345,25 +351,18 @@ def folder_signature(root: Path) -> tuple[Any, ...]:
     return tuple(entries)
 
 
-_READ_CACHE: dict[Path, Pack] = {}
-_READ_LOCK = threading.Lock()
-READ_CACHE_SIZE = 64
-
-
-def read_pack(root: str | Path) -> Pack:
-    """Read a pack folder (once per process while its files stay the same); every problem found
-    while reading is in ``pack.problems``. A pack read here is shared: treat it as read-only."""
+def read_pack(root: str | Path, cache: PackCache | None = None) -> Pack:
+    """Read a pack folder; every problem found while reading is in ``pack.problems``. With a
+    ``cache`` (the platform's), a folder whose files have not changed is read once; a pack read
+    that way is shared: treat it as read-only."""
     root = Path(root).resolve()
     signature = folder_signature(root) if root.is_dir() else ()
-    cached = _READ_CACHE.get(root)
-    if cached is not None and cached.signature == signature:
+    if cache is not None and (cached := cache.pack(root, signature)) is not None:
         return cached
     pack = _read_pack(root)
     pack.signature = signature
-    with _READ_LOCK:
-        while len(_READ_CACHE) >= READ_CACHE_SIZE:
-            _READ_CACHE.pop(next(iter(_READ_CACHE)))
-        _READ_CACHE[root] = pack
+    if cache is not None:
+        cache.packs.put(root, pack)
     return pack
 
 
@@ -460,7 +459,7 @@ def _read_data_file(pack: Pack, file: str, where: str) -> None:
         else:
             pack.extensions[target] = Item(file, "", document)
         return
-    schema_kind = {"object": "object", "roles": "roles", "rules": "rules", "approvals": "approvals"}[kind]
+    schema_kind = {"object": "object", "roles": "roles", "rules": "rules", "approvals": "approvals", "reports": "reports"}[kind]
     found = schema_problems(schema_kind, document, file)
     pack.problems.extend(found)
     if kind == "object":
@@ -468,7 +467,7 @@ def _read_data_file(pack: Pack, file: str, where: str) -> None:
         return
     if not isinstance(document, dict):
         return
-    entries_key = {"roles": "roles", "rules": "rules", "approvals": "processes"}[kind]
+    entries_key = {"roles": "roles", "rules": "rules", "approvals": "processes", "reports": "reports"}[kind]
     bad_indexes = {_first_index(p.location, entries_key) for p in found}
     entries = document.get(entries_key)
     if not isinstance(entries, list):
@@ -481,11 +480,13 @@ def _read_data_file(pack: Pack, file: str, where: str) -> None:
             key, registry = entry["name"], pack.roles
         elif kind == "rules":
             key, registry = entry["key"], pack.rules
+        elif kind == "reports":
+            key, registry = entry["key"], pack.reports
         else:
             key, registry = f"{entry['object']}.{entry['name']}", pack.approvals
         if key in registry:
             previous = registry[key]
-            what = {"roles": "role", "rules": "rule key", "approvals": "approval process"}[kind]
+            what = {"roles": "role", "rules": "rule key", "approvals": "approval process", "reports": "report key"}[kind]
             pack.problems.append(Problem(file, item_where, f"{what} {key!r} is already defined in {previous.file} ({previous.where})"))
             continue
         registry[key] = Item(file, item_where, entry)

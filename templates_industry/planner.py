@@ -24,7 +24,7 @@ from typing import Any
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
-from crm_platform.core.errors import ValidationError
+from crm_platform.core.errors import NotFound, ValidationError
 from crm_platform.core.roles import ADMIN_ROLE, check_role
 from crm_platform.core.session import TenantSession
 from metadata.definitions import ObjectDef, check_definitions, label_text
@@ -32,18 +32,20 @@ from metadata.model import TenantModel
 
 from . import approvals
 from .compose import (
+    check_pack_report,
     checksum,
     empty_role,
     extension_parts,
     normalize_path,
     object_parts,
     pack_role_parts,
+    report_document,
     role_parts,
     rule_document,
     set_role_part,
 )
 from .pack import Pack, PackInvalid
-from .registry import PackRegistry
+from .registry import PackRegistry, pack_registry
 from .state import TenantState
 from .validation import compile_model, resolve_and_check
 
@@ -152,7 +154,7 @@ class Planner:
     def __init__(self, session: TenantSession, registry: PackRegistry | None = None,
                  with_sample_data: bool = False) -> None:
         self.session = session
-        self.registry = registry or PackRegistry()
+        self.registry = registry or pack_registry(session.platform)
         self.with_sample_data = with_sample_data
         self.state = TenantState.load(session)
         self.plan: Plan | None = None
@@ -198,10 +200,12 @@ class Planner:
                                    action, pack.label, pack))
         first_op = len(plan.ops)
         self._plan_objects(pack)
-        self.model = compile_model({name: ObjectDef.from_document(doc) for name, doc in self.state.definitions.items()})
+        self.model = compile_model({name: ObjectDef.from_document(doc) for name, doc in self.state.definitions.items()},
+                                   self.registry.cache)
         self._plan_roles(pack)
         self._plan_approvals(pack)
         self._plan_rules(pack)
+        self._plan_reports(pack)
         self._forget_removed(pack)
         if self.with_sample_data:
             self._plan_samples(pack)
@@ -273,6 +277,7 @@ class Planner:
             declared |= set(extension_parts(item.document))
         declared |= set(pack_role_parts(pack))
         declared |= {("approval", key) for key in pack.approvals} | {("rule", key) for key in pack.rules}
+        declared |= {("report", key) for key in pack.reports}
         for (name, kind, key) in list(self.state.items):
             if name == pack.name and kind not in ("user", "record") and (kind, key) not in declared:
                 self._record(pack, kind, key, None, forget=True)
@@ -554,6 +559,44 @@ class Planner:
                 patch = {**{k: RULE_RESET[k] for k in current if k in RULE_RESET and k not in document},
                          **copy.deepcopy(document)}
                 self.plan.ops.append(Op(pack.name, "update_rule", {"key": key, "id": rule_id, "patch": patch}))
+
+    # -- reports ---------------------------------------------------------------------------------
+
+    def _plan_reports(self, pack: Pack) -> None:
+        """Shared reports by stable key: created, updated while the tenant has not edited them, kept
+        (as customized or deleted) once it has."""
+        state = self.state
+        for key, item in pack.reports.items():
+            document = report_document(item)
+            rec = state.items.get((pack.name, "report", key))
+            row = None
+            if rec is not None and rec.ref:
+                row = state.reports.get(int(rec.ref))
+            elif rec is None:
+                row = state.shared_report(document["object"], document["name"])
+            current = row.document if row else None
+            checked = document
+            if not self._settled(pack, "report", key, document, current):
+                try:
+                    checked = check_pack_report(self.model, document)
+                except (ValidationError, NotFound) as exc:
+                    for path, messages in (exc.details or {"object": [exc.message]}).items():
+                        for message in messages:
+                            self._conflict(pack, "report", key, f"{path}: {message}")
+                    continue
+            action, reason = self._decide(pack, "report", key, document, checked, current,
+                                          ref=str(row.id) if row is not None else None)
+            if action == "none":
+                continue
+            if action == "keep":
+                self._change(pack, "report", key, "keep", reason)
+                continue
+            self._change(pack, "report", key, action, f"{document['name']} ({document['object']})")
+            if action == "create":
+                self.plan.ops.append(Op(pack.name, "create_report", {"key": key, "document": copy.deepcopy(document)}))
+            else:
+                self.plan.ops.append(Op(pack.name, "update_report", {"key": key, "id": row.id,
+                                                                     "document": copy.deepcopy(document)}))
 
     # -- sample data -------------------------------------------------------------------------------
 

@@ -7,17 +7,27 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
 
 from crm_platform.core.errors import NotFound
 
+if TYPE_CHECKING:
+    from crm_platform.core.platform import Platform
+
+from .cache import PackCache, platform_cache
 from .pack import MANIFEST, Pack, PackInvalid, Problem, read_manifest, read_pack
 
 
 def builtin_packs_path() -> Path:
     return Path(str(resources.files("templates_industry").joinpath("packs")))
+
+
+def pack_registry(platform: Platform, search_paths: Iterable[str | Path] | None = None) -> PackRegistry:
+    """A registry sharing the platform's cache: packs read and checked once per app while unchanged."""
+    return PackRegistry(search_paths, platform_cache(platform))
 
 
 @dataclass(frozen=True)
@@ -34,7 +44,9 @@ class PackRegistry:
     development copy of a pack (or a newer version of a dependency next to it) wins over the built-in.
     """
 
-    def __init__(self, search_paths: Iterable[str | Path] | None = None) -> None:
+    def __init__(self, search_paths: Iterable[str | Path] | None = None, cache: PackCache | None = None) -> None:
+        #: Packs read and checked; the platform's (see :func:`pack_registry`) or this registry's own.
+        self.cache = cache if cache is not None else PackCache()
         self.search_paths = [Path(p) for p in (search_paths or [])] + [builtin_packs_path()]
         self._explicit: list[Path] = []
         self._candidates: list[Candidate] | None = None
@@ -83,7 +95,7 @@ class PackRegistry:
         root = Path(root).resolve()
         pack = self._loaded.get(root)
         if pack is None:
-            pack = read_pack(root)
+            pack = read_pack(root, self.cache)
             self._loaded[root] = pack
         return pack
 

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from crm_platform.core.session import TenantSession
 from crm_platform.core.tables import roles, users
 from metadata import load_model
+from metadata.reports import reports
 from workflow_engine.tables import rules
 
 from . import approvals
@@ -37,12 +38,27 @@ class RuleRow:
     definition: dict[str, Any]
 
 
+@dataclass(frozen=True)
+class ReportRow:
+    id: int
+    object: str
+    name: str
+    definition: dict[str, Any]
+    shared: bool
+
+    @property
+    def document(self) -> dict[str, Any]:
+        """The report as a pack declares it (compared with the pack's to see tenant edits)."""
+        return {**self.definition, "shared": self.shared}
+
+
 @dataclass
 class TenantState:
     definitions: dict[str, dict[str, Any]] = field(default_factory=dict)
     roles: dict[str, dict[str, Any]] = field(default_factory=dict)
     rules: dict[int, RuleRow] = field(default_factory=dict)
     approvals: dict[str, tuple[Any, dict[str, Any]]] = field(default_factory=dict)
+    reports: dict[int, ReportRow] = field(default_factory=dict)
     items: dict[tuple[str, str, str], ItemRow] = field(default_factory=dict)
     installed: dict[str, dict[str, Any]] = field(default_factory=dict)
     users: dict[str, int] = field(default_factory=dict)
@@ -59,6 +75,9 @@ class TenantState:
                                 .where(rules.c.deleted.is_(False)).order_by(rules.c.id)):
             state.rules[row.id] = RuleRow(row.id, row.object, row.name, row.definition)
         state.approvals = approvals.list_processes(session)
+        for row in conn.execute(sa.select(reports.c.id, reports.c.object, reports.c.name, reports.c.definition,
+                                          reports.c.shared).order_by(reports.c.id)):
+            state.reports[row.id] = ReportRow(row.id, row.object, row.name, row.definition, bool(row.shared))
         for row in conn.execute(sa.select(pack_items)):
             state.items[(row.pack, row.kind, row.key)] = ItemRow(
                 row.pack, row.kind, row.key, row.ref, row.source_checksum, row.installed_checksum, row.version)
@@ -89,6 +108,12 @@ class TenantState:
                 return rule
         return None
 
+    def shared_report(self, object_name: str, name: str) -> ReportRow | None:
+        for report in self.reports.values():
+            if report.shared and report.object == object_name and report.name == name:
+                return report
+        return None
+
     def value(self, kind: str, key: str, ref: str | None = None) -> Any:
         """The tenant's current document for a stable key (None when it no longer exists)."""
         if kind in ("object", "field", "layout", "pipeline"):
@@ -101,6 +126,9 @@ class TenantState:
         if kind == "rule":
             rule = self.rules.get(int(ref)) if ref else None
             return rule.definition if rule else None
+        if kind == "report":
+            report = self.reports.get(int(ref)) if ref else None
+            return report.document if report else None
         if kind == "approval":
             found = self.approvals.get(key)
             return found[1] if found else None

@@ -5,7 +5,6 @@ Every problem is reported with its file and location; nothing stops at the first
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -22,44 +21,33 @@ from metadata.model import ObjectModel, TenantModel
 from . import approvals
 from .compose import (
     SAMPLE_SYSTEM_COLUMNS,
+    check_pack_report,
     empty_role,
     extended,
     normalize_path,
     pack_role_parts,
+    report_document,
     rule_document,
     sample_record,
     set_role_part,
     split_roles,
 )
+from .cache import PackCache
 from .pack import MANIFEST, Pack, PackInvalid, Problem, schema_problems
 from .registry import PackRegistry
 
 
-_MODEL_CACHE: dict[str, TenantModel] = {}
-_CHECK_CACHE: dict[tuple[Any, ...], list[Problem]] = {}
-CACHE_SIZE = 16
-
-
-_CACHE_LOCK = threading.Lock()
-
-
-def _remember(cache: dict[Any, Any], key: Any, value: Any) -> Any:
-    with _CACHE_LOCK:
-        while len(cache) >= CACHE_SIZE:
-            cache.pop(next(iter(cache)))
-        cache[key] = value
-    return value
-
-
-def compile_model(definitions: dict[str, ObjectDef]) -> TenantModel:
-    """The compiled form of planned metadata (compiled once per distinct content, then shared
-    read-only); objects that do not compile are left out."""
+def compile_model(definitions: dict[str, ObjectDef], cache: PackCache | None = None) -> TenantModel:
+    """The compiled form of planned metadata (with a ``cache``, compiled once per distinct content,
+    then shared read-only); objects that do not compile are left out."""
     from .compose import checksum
 
+    if cache is None:
+        return _compile_model(definitions)
     key = checksum({name: obj.document for name, obj in sorted(definitions.items())})
-    cached = _MODEL_CACHE.get(key)
+    cached = cache.models.get(key)
     if cached is None:
-        cached = _remember(_MODEL_CACHE, key, _compile_model(definitions))
+        cached = cache.models.put(key, _compile_model(definitions))
     return cached
 
 
@@ -125,20 +113,21 @@ class Planned:
                 self.sample_keys.setdefault(sample.object, set()).update(row.values.get("key", "") for row in sample.rows)
 
 
-def check_pack(pack: Pack, dependencies: Iterable[Pack]) -> list[Problem]:
-    """Every problem of ``pack``: what reading found, then the meaning checks (checked once per
-    process while the pack's and its dependencies' files stay the same)."""
+def check_pack(pack: Pack, dependencies: Iterable[Pack], cache: PackCache | None = None) -> list[Problem]:
+    """Every problem of ``pack``: what reading found, then the meaning checks (with a ``cache``,
+    checked once while the pack's and its dependencies' files stay the same)."""
     dependencies = [d for d in dependencies if d is not pack]
     key = tuple((p.root, p.signature) for p in [*dependencies, pack])
-    if all(p.signature for p in [*dependencies, pack]) and key in _CHECK_CACHE:
-        return list(_CHECK_CACHE[key])
-    problems = _check_pack(pack, dependencies)
-    if all(p.signature for p in [*dependencies, pack]):
-        _remember(_CHECK_CACHE, key, list(problems))
+    cacheable = cache is not None and all(p.signature for p in [*dependencies, pack])
+    if cacheable and (found := cache.checked(key)) is not None:
+        return found
+    problems = _check_pack(pack, dependencies, cache)
+    if cacheable:
+        cache.checks.put(key, list(problems))
     return problems
 
 
-def _check_pack(pack: Pack, dependencies: list[Pack]) -> list[Problem]:
+def _check_pack(pack: Pack, dependencies: list[Pack], cache: PackCache | None = None) -> list[Problem]:
     problems = list(pack.problems)
     planned = Planned()
     for dependency in dependencies:
@@ -175,7 +164,7 @@ def _check_pack(pack: Pack, dependencies: list[Pack]) -> list[Problem]:
         except ValidationError as exc:
             for path, messages in exc.details.items():
                 problems.extend(Problem(item.file, _extension_path(path, merged, own), m) for m in messages)
-    model = _check_objects(pack, planned, base_objects, problems)
+    model = _check_objects(pack, planned, base_objects, problems, cache)
     known_fields = {name: set(obj.fields) | {"owner_id", "stage"} for name, obj in model.objects.items()}
     _check_roles(pack, planned, base_roles, known_fields, problems)
     roles = set(planned.roles) | {ADMIN_ROLE}
@@ -189,6 +178,7 @@ def _check_pack(pack: Pack, dependencies: list[Pack]) -> list[Problem]:
         for path, messages in approvals.check_process(item.document, model, roles, approval_exists).items():
             problems.extend(Problem(item.file, f"{item.where}.{path}", m) for m in messages)
     _check_rules(pack, model, approval_exists, problems)
+    _check_reports(pack, model, problems)
     _check_samples(pack, model, roles, base_sample, problems)
     return problems
 
@@ -203,7 +193,8 @@ def _extension_path(path: str, merged: list[str], own: list[str]) -> str:
     return path
 
 
-def _check_objects(pack: Pack, planned: Planned, base: set[str], problems: list[Problem]) -> TenantModel:
+def _check_objects(pack: Pack, planned: Planned, base: set[str], problems: list[Problem],
+                   cache: PackCache | None) -> TenantModel:
     for name, item in pack.objects.items():
         if name in base or name in pack.phantom_objects or name in pack.partial_objects:
             continue
@@ -212,7 +203,7 @@ def _check_objects(pack: Pack, planned: Planned, base: set[str], problems: list[
         except ValidationError as exc:
             for path, messages in exc.details.items():
                 problems.extend(Problem(item.file, path, message) for message in messages)
-    return compile_model(planned.definitions)
+    return compile_model(planned.definitions, cache)
 
 
 def _check_roles(pack: Pack, planned: Planned, base_roles: set[str], known_fields: dict[str, set[str]],
@@ -261,6 +252,22 @@ def _check_rules(pack: Pack, model: TenantModel, approval_exists: Any, problems:
                 location = f"{item.where}.{normalize_path(path)}" if path != "rule" else item.where
                 problems.extend(Problem(item.file, location, message) for message in messages
                                 if not _about_phantom(message, pack.phantom_objects))
+
+
+def _check_reports(pack: Pack, model: TenantModel, problems: list[Problem]) -> None:
+    """Each report against the planned metadata: its object, group-by fields and buckets, aggregates."""
+    for key, item in pack.reports.items():
+        object_name = item.document.get("object")
+        if object_name in pack.phantom_objects:
+            continue
+        if object_name not in model.objects:
+            problems.append(Problem(item.file, f"{item.where}.object", f"unknown object {object_name!r}"))
+            continue
+        try:
+            check_pack_report(model, report_document(item))
+        except ValidationError as exc:
+            for path, messages in exc.details.items():
+                problems.extend(Problem(item.file, f"{item.where}.{path}", message) for message in messages)
 
 
 def _about_phantom(message: str, phantoms: set[str]) -> bool:
@@ -383,10 +390,10 @@ def resolve_and_check(pack: Pack, registry: PackRegistry) -> tuple[list[Pack] | 
         resolution = [Problem(MANIFEST, key.split(": ", 1)[1] if ": " in key else "", message)
                       for key, messages in exc.details.items() for message in messages]
         # Dependencies that could not be found: still check what can be checked without them.
-        return None, [*check_pack(pack, []), *resolution]
+        return None, [*check_pack(pack, [], registry.cache), *resolution]
     problems: list[Problem] = []
     for index, current in enumerate(order):
-        found = check_pack(current, order[:index])
+        found = check_pack(current, order[:index], registry.cache)
         if current is not pack:
             found = [Problem(f"{current.name}/{p.file}", p.location, p.message) for p in found]
         problems.extend(found)

@@ -30,6 +30,12 @@ def register(api: Blueprint) -> None:
         with unit_of_work() as session:
             return jsonify(reports.get_report(session, report_id))
 
+    @api.put("/reports/<report_id>")
+    def reports_replace(report_id: str):
+        document = json_body()
+        with unit_of_work() as session:
+            return jsonify(reports.update_report(session, access_policy(session), report_id, document))
+
     @api.delete("/reports/<report_id>")
     def reports_delete(report_id: str):
         with unit_of_work() as session:

@@ -8,7 +8,8 @@ from typing import Any
 from flask import Blueprint, jsonify, request
 
 from crm_platform.core.errors import NotFound, ValidationError
-from templates_industry import Installer, PackRegistry, installed_packs_of, plan_install
+from crm_platform.core.platform import get_platform
+from templates_industry import Installer, installed_packs_of, pack_registry, plan_install
 
 from .context import json_body, require, unit_of_work
 
@@ -31,7 +32,7 @@ def _options() -> dict[str, Any]:
 def register(api: Blueprint) -> None:
     @api.get("/templates")
     def templates_index():
-        registry = PackRegistry()
+        registry = pack_registry(get_platform())
         with unit_of_work() as session:
             installed = installed_packs_of(session)
         data = []
@@ -48,7 +49,7 @@ def register(api: Blueprint) -> None:
         options = _options()
         if not PACK_NAME.match(pack):
             raise NotFound(f"no pack named {pack!r}")
-        registry = PackRegistry()
+        registry = pack_registry(get_platform())
         found = registry.find(pack)
         dry_run = options.get("dry_run", False)
         with unit_of_work() as session:
