@@ -100,3 +100,16 @@ def test_expression_round_trip_and_predicate():
     assert parse_expression('"vip" not in _tags', refs)["rules"][0]["operator"] == "not_contains"
     predicate = compile_predicate(parsed, refs)
     assert predicate({"_tags": ["vip"]}) and not predicate({"_tags": ["vip", "a"]}) and predicate({})
+
+
+def test_approval_entry_condition_on_tags(api, leads):
+    boss = api.post("/users", json={"email": "boss@x.com", "password": "password-1", "roles": ["admin"]}).json
+    process = api.post("/approval-processes", json={
+        "name": "vip review", "object": "lead", "entry_condition": '"vip" in _tags',
+        "steps": [{"name": "boss", "approvers": {"type": "user", "value": boss["id"]}, "mode": "any"}]})
+    assert process.status_code == 201, process.json
+    refused = api.post(f"/records/lead/{leads['B']}/submit", json={"process": "vip review"})
+    assert refused.status_code == 422 and '"vip" in _tags' in refused.json["error"]["message"]
+    accepted = api.post(f"/records/lead/{leads['A']}/submit", json={"process": "vip review"})
+    assert accepted.status_code in (200, 201), accepted.json
+    assert accepted.json["status"] == "pending"
