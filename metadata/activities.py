@@ -167,6 +167,21 @@ def forget_activities(session: TenantSession, object_name: str, record_id: int) 
                                                    activities.c.record_id == record_id))
 
 
+def activity_ids(session: TenantSession, object_name: str, record_id: int) -> list[int]:
+    """The ids of a record's activities (what a merge moves, so that undo can move them back)."""
+    return list(session.conn.execute(sa.select(activities.c.id).where(
+        activities.c.object == object_name, activities.c.record_id == record_id).order_by(activities.c.id)).scalars())
+
+
+def move_activities_back(session: TenantSession, object_name: str, ids: list[int], from_id: int, to_id: int) -> int:
+    """Move the named activities from one record to another (those still on ``from_id``)."""
+    if not ids:
+        return 0
+    return session.conn.execute(activities.update().where(
+        activities.c.object == object_name, activities.c.record_id == from_id, activities.c.id.in_(ids))
+        .values(record_id=to_id)).rowcount
+
+
 def move_activities(session: TenantSession, object_name: str, from_id: int, to_id: int) -> int:
     """Re-point a record's activities to another record (merging duplicates)."""
     return session.conn.execute(activities.update().where(

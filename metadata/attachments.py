@@ -142,6 +142,21 @@ def delete_attachment(session: TenantSession, attachment_id: Any) -> None:
     session.audit("attachment.delete", object=before["object"], record_id=before["record_id"], before=before)
 
 
+def attachment_ids(session: TenantSession, object_name: str, record_id: int) -> list[int]:
+    """The ids of a record's attachments (what a merge moves, so that undo can move them back)."""
+    return list(session.conn.execute(sa.select(attachments.c.id).where(
+        attachments.c.object == object_name, attachments.c.record_id == record_id).order_by(attachments.c.id)).scalars())
+
+
+def move_attachments_back(session: TenantSession, object_name: str, ids: list[int], from_id: int, to_id: int) -> int:
+    """Move the named attachments from one record to another (those still on ``from_id``)."""
+    if not ids:
+        return 0
+    return session.conn.execute(attachments.update().where(
+        attachments.c.object == object_name, attachments.c.record_id == from_id, attachments.c.id.in_(ids))
+        .values(record_id=to_id)).rowcount
+
+
 def move_attachments(session: TenantSession, object_name: str, from_id: int, to_id: int) -> int:
     return session.conn.execute(attachments.update().where(
         attachments.c.object == object_name, attachments.c.record_id == from_id).values(record_id=to_id)).rowcount

@@ -21,6 +21,11 @@ Other shared semantics:
 - multi_choice columns hold ``";a;b;"``; an empty string counts as NULL, as does an empty list in
   Python. ``contains`` means "has this option", ``equal`` "exactly these options"; options match
   case-insensitively (ASCII) on both sides.
+- ``_tags`` is the record's tags (a pseudo-field of kind ``tags`` on every object): ``contains``
+  "has this tag", ``in`` "has any of these tags", ``is_empty`` "has no tag" (and negations). A
+  record's tag set is never NULL (no tag is the empty set), so ``not_contains`` matches untagged
+  records, as ``NOT IN (subquery)`` does in SQL. Tags match exactly (case-sensitive), like ``tag=``.
+  The predicate reads the tag list from ``record["_tags"]`` (callers load it once per record).
 - ``changed``/``changed_to`` compare with the previous record; with no previous record (a record
   being created) every field counts as previously NULL. They have no SQL form.
 
@@ -45,10 +50,12 @@ from crm_platform.core.errors import ValidationError
 
 __all__ = [
     "FieldRef", "KINDS", "MAX_DEPTH", "MAX_EXPRESSION_LENGTH", "MAX_RULES", "OPERATORS", "Operator",
-    "Predicate", "compile_clause", "compile_predicate", "parse_expression", "render", "validate",
+    "Predicate", "TAGS_FIELD", "compile_clause", "compile_predicate", "parse_expression", "render", "validate",
 ]
 
-KINDS = frozenset({"text", "number", "boolean", "date", "datetime", "choice", "multi_choice", "reference"})
+KINDS = frozenset({"text", "number", "boolean", "date", "datetime", "choice", "multi_choice", "reference", "tags"})
+#: The pseudo-field naming a record's tags in conditions (no API field name starts with "_").
+TAGS_FIELD = "_tags"
 MAX_DEPTH = 10
 MAX_RULES = 200
 MAX_EXPRESSION_LENGTH = 4000
@@ -74,6 +81,9 @@ class FieldRef:
     coerce: Callable[[Any], Any]
     column: Any = None
     options: tuple[str, ...] | None = None
+    #: For the ``tags`` kind: ``membership(tags)`` is the WHERE clause "carries any of these tags"
+    #: (``None``: "carries any tag"); tags live in a table of their own, not in a column.
+    membership: Callable[[Any], Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -86,9 +96,9 @@ class Operator:
 
 
 def _operators() -> Mapping[str, Operator]:
-    every, ordered = KINDS, frozenset({"number", "date", "datetime"})
-    listable = frozenset({"text", "number", "choice", "reference", "date"})
-    text, texty = frozenset({"text"}), frozenset({"text", "multi_choice"})
+    every, ordered = KINDS - {"tags"}, frozenset({"number", "date", "datetime"})
+    listable = frozenset({"text", "number", "choice", "reference", "date", "tags"})
+    text, texty = frozenset({"text"}), frozenset({"text", "multi_choice", "tags"})
     table = {
         "equal": Operator("one", every), "not_equal": Operator("one", every),
         "in": Operator("list", listable), "not_in": Operator("list", listable),
@@ -226,6 +236,8 @@ def _check_value(field: FieldRef, op_name: str, op: Operator, raw: Any) -> Any:
         except TypeError:
             raise _Bad(f"bounds {raw[0]!r} and {raw[1]!r} cannot be compared") from None
         return [low, high]
+    if field.kind == "tags" and not isinstance(raw, str):
+        raise _Bad(f"value must be one tag (a string), got {_type_name(raw)}")
     if field.kind == "multi_choice":
         if op_name not in ("contains", "not_contains"):
             return _coerce_options(field, raw)
@@ -356,6 +368,8 @@ def _negate(inner: _Test) -> _Test:
 
 def _pred_rule(rule: dict[str, Any], field: FieldRef) -> _Test:
     name, op_name, value = field.name, rule["operator"], rule.get("value")
+    if field.kind == "tags":
+        return _pred_tags(name, op_name, value)
     multi = field.kind == "multi_choice"
     read = _options_of if multi else (lambda v: v)
     value_test = _multi_test if multi else _scalar_test
@@ -370,6 +384,20 @@ def _pred_rule(rule: dict[str, Any], field: FieldRef) -> _Test:
     if multi:
         return lambda record, previous: check(_options_of(record.get(name)))
     return lambda record, previous: check(record.get(name))
+
+
+def _pred_tags(name: str, op_name: str, value: Any) -> _Test:
+    """Tag tests: a set is never NULL, so each answers true or false (never unknown)."""
+    base, negated = _split(op_name)
+    wanted = frozenset([value] if base == "contains" else value or ())
+
+    def test(record: Mapping[str, Any], previous: Any) -> bool:
+        tags = record.get(name) or ()
+        if base in ("is_empty", "is_not_empty"):
+            return (not tags) == (base == "is_empty")
+        return (not wanted.isdisjoint(tags)) != negated
+
+    return test
 
 
 def _fused_scalar(name: str, op_name: str, value: Any) -> _Test | None:
@@ -491,6 +519,8 @@ def _clause_node(node: dict[str, Any], fields: Mapping[str, FieldRef]) -> Column
         if OPERATORS[op_name].workflow_only:
             problem = (f"field {field.name!r}: operator {op_name!r} can only be used in workflow rules "
                        "(it needs the previous record), not in a database filter")
+        elif field.kind == "tags":
+            return _clause_tags(field, op_name, node.get("value"))
         elif field.column is None:
             problem = f"field {field.name!r}, operator {op_name!r}: the field has no column to filter on"
         if problem:
@@ -518,6 +548,18 @@ def _clause_scalar(column: Any, op_name: str, value: Any) -> ColumnElement[bool]
         clause = column.between(value[0], value[1])
     else:
         clause = getattr(column, _LIKE[base])(value, autoescape=True)
+    return sa.not_(clause) if negated else clause
+
+
+def _clause_tags(field: FieldRef, op_name: str, value: Any) -> ColumnElement[bool]:
+    if field.membership is None:
+        problem = f"field {field.name!r}: tags cannot be filtered here"
+        raise ValidationError(f"invalid condition: {problem}", {"filter": [problem]})
+    if op_name in ("is_empty", "is_not_empty"):
+        tagged = field.membership(None)
+        return sa.not_(tagged) if op_name == "is_empty" else tagged
+    base, negated = _split(op_name)
+    clause = field.membership([value] if base == "contains" else list(value))
     return sa.not_(clause) if negated else clause
 
 

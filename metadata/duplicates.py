@@ -20,9 +20,10 @@ import sqlalchemy as sa
 
 from crm_platform.core.errors import NotFound, PermissionDenied, ValidationError
 from crm_platform.core.session import TenantSession, utcnow
+from crm_platform.core.tables import audit_log
 
-from .activities import move_activities
-from .attachments import move_attachments
+from .activities import activity_ids, move_activities
+from .attachments import attachment_ids, move_attachments
 from .model import ObjectModel, load_model
 from .sql_types import UTCDateTime
 from .store import bump_version, metadata_version
@@ -241,6 +242,7 @@ def merge(session: TenantSession, object_name: str, document: Any) -> dict[str, 
         if not policy.covers(session, delete_scope, row.owner_id):
             raise PermissionDenied(f"you may not delete {object_name} {row.id}, so it cannot be merged away")
     snapshots = [model.dump(row) for row in merged_rows]
+    survivor_before = model.dump(service._row(model, survivor))
     updated = service.update(object_name, survivor, values) if values else kept
     repointed: list[dict[str, Any]] = []
     tenant_model = load_model(session)
@@ -255,18 +257,32 @@ def merge(session: TenantSession, object_name: str, document: Any) -> dict[str, 
                 session.audit("record.update", object=other_name, record_id=record_id,
                               before={field_name: old}, after={field_name: survivor})
     moved_tags: list[str] = []
+    moved: list[dict[str, Any]] = []
     for record_id in ids:
+        moved.append({"id": record_id, "tags": tags_of(session, object_name, record_id),
+                      "activities": activity_ids(session, object_name, record_id),
+                      "attachments": attachment_ids(session, object_name, record_id)})
         move_activities(session, object_name, record_id, survivor)
         move_attachments(session, object_name, record_id, survivor)
-        tags = tags_of(session, object_name, record_id)
-        moved_tags += add_tags(session, object_name, survivor, tags)
+        tags = moved[-1]["tags"]
+        moved_tags += [t for t in add_tags(session, object_name, survivor, tags) if t not in moved_tags]
         session.conn.execute(record_tags.delete().where(record_tags.c.object == object_name,
                                                         record_tags.c.record_id == record_id))
     for row in merged_rows:
         service._delete_row(model, row, set())
-    session.audit("record.merge", object=object_name, record_id=survivor, before={"merged": snapshots,
-                  "survivor": kept, "repointed": repointed}, after={"survivor": updated, "tags_added": moved_tags})
-    return {"survivor": service.get(object_name, survivor), "merged": ids, "repointed": len(repointed)}
+    survivor_after = model.dump(service._row(model, survivor))
+    # Everything undo needs (metadata/merge_undo.py): the stored values before and after, not
+    # the caller's masked view of them, and what moved from each merged record.
+    session.audit("record.merge", object=object_name, record_id=survivor, before={
+        "merged": snapshots, "survivor": kept, "repointed": repointed, "survivor_stored": survivor_before,
+        "moved": moved}, after={"survivor": updated, "tags_added": moved_tags, "survivor_stored": survivor_after})
+    session.flush_audit()
+    entry_id = session.conn.execute(
+        sa.select(sa.func.max(audit_log.c.id)).where(audit_log.c.action == "record.merge",
+                                                     audit_log.c.object == object_name,
+                                                     audit_log.c.record_id == survivor)).scalar_one()
+    return {"survivor": service.get(object_name, survivor), "merged": ids, "repointed": len(repointed),
+            "audit_id": entry_id}
 
 
 __all__ = ["create_rule", "delete_rule", "list_rules", "matches_for", "merge", "normalize", "scan"]

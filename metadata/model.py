@@ -17,15 +17,16 @@ import sqlalchemy as sa
 from marshmallow import RAISE, Schema
 from marshmallow import fields as mm
 
-from crm_platform.core.errors import NotFound
+from crm_platform.core.errors import CRMError, NotFound
 from crm_platform.core.session import TenantSession
 
-from .conditions import FieldRef
+from .conditions import TAGS_FIELD, FieldRef
 from .definitions import ObjectDef, formula_order, label_text
 from .field_types import FIELD_TYPES, UTCAwareDateTime, deserialize_loose, id_field, kind_of, value_type_of
 from .formulas import Formula
 from .sql_types import UTCDateTime
 from .store import VERSION_KEY, load_definitions, metadata_version
+from .tags import clean_tags, tagged_any
 
 SYSTEM_FIELD_KINDS = {
     "id": "number",
@@ -182,6 +183,8 @@ class ObjectModel:
             loose = value_ftype.field(fd, False)
             options = fd.option_values if fd.type in {"picklist", "multi_picklist"} else None
             refs[fd.name] = FieldRef(fd.name, kind_of(fd), _coercer(loose), self.table.c[fd.name], options or None)
+        refs[TAGS_FIELD] = FieldRef(TAGS_FIELD, "tags", _tag_value, None, None,
+                                    lambda tags: tagged_any(self.table, self.name, tags))
         return refs
 
     def _formulas(self) -> tuple[tuple[str, Formula], ...]:
@@ -290,3 +293,13 @@ def fresh_model(session: TenantSession) -> TenantModel:
     model = TenantModel(metadata_version(session), load_definitions(session))
     session.cache["model"] = model
     return model
+
+
+def _tag_value(raw: Any) -> str:
+    """A tag in a condition, checked as tags are when they are added."""
+    if not isinstance(raw, str):
+        raise ValueError("a tag is a string")
+    try:
+        return clean_tags([raw])[0]
+    except CRMError as exc:
+        raise ValueError(exc.message) from None

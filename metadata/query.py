@@ -165,6 +165,9 @@ def _sort(model: Any, refs: Mapping[str, Any], raw: str | None, errors: dict[str
             if explicit:
                 errors.setdefault("sort", []).append(f"unknown sort field {name!r}")
             continue
+        if refs[name].kind == "tags":
+            errors.setdefault("sort", []).append(f"cannot sort by {name!r}")
+            continue
         if model.fields.get(name) is not None and model.fields[name].type == "multi_picklist":
             errors.setdefault("sort", []).append(f"cannot sort by multi-picklist {name!r}")
             continue

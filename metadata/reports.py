@@ -78,8 +78,8 @@ def check_report(model: ObjectModel, document: Any, unreadable: frozenset[str]) 
             errors.setdefault(path, []).append(f"unknown field {name!r}")
         elif name in unreadable:
             errors.setdefault(path, []).append(f"you cannot group by {name!r} (hidden or masked for you)")
-        elif refs[name].kind == "multi_choice":
-            errors.setdefault(path, []).append(f"cannot group by the multi-picklist {name!r}")
+        elif refs[name].kind in ("multi_choice", "tags"):
+            errors.setdefault(path, []).append(f"cannot group by {name!r}: it holds several values")
         elif bucket is not None and (bucket not in BUCKETS or refs[name].kind not in ("date", "datetime")):
             errors.setdefault(path, []).append(f"bucket is one of {', '.join(BUCKETS)}, on a date or datetime field")
         checked["group_by"].append({"field": name, **({"bucket": bucket} if bucket else {})})

@@ -72,6 +72,29 @@ def tagged_criterion(table: sa.Table, object_name: str, tag: str) -> Any:
     )
 
 
+def tagged_any(table: sa.Table, object_name: str, tags: Iterable[str] | None) -> Any:
+    """WHERE clause: records of ``table`` carrying any of ``tags`` (``None``: any tag at all)."""
+    chosen = sa.select(record_tags.c.record_id).where(record_tags.c.object == object_name)
+    if tags is not None:
+        chosen = chosen.where(record_tags.c.tag.in_(list(tags)))
+    return table.c.id.in_(chosen)
+
+
+def tags_by_record(session: TenantSession, object_name: str, record_ids: Iterable[int]) -> dict[int, list[str]]:
+    """The tags of several records in one query (records without tags are absent)."""
+    ids = list(record_ids)
+    found: dict[int, list[str]] = {}
+    if not ids:
+        return found
+    rows = session.conn.execute(
+        sa.select(record_tags.c.record_id, record_tags.c.tag)
+        .where(record_tags.c.object == object_name, record_tags.c.record_id.in_(ids))
+        .order_by(record_tags.c.tag))
+    for record_id, tag in rows:
+        found.setdefault(record_id, []).append(tag)
+    return found
+
+
 def forget_record(session: TenantSession, object_name: str, record_id: int) -> None:
     session.conn.execute(record_tags.delete().where(
         record_tags.c.object == object_name, record_tags.c.record_id == record_id))

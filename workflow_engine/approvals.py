@@ -48,7 +48,7 @@ from .approval_definitions import (  # noqa: F401 - list_processes: part of this
 )
 from .approval_inbox import get_request, list_requests, pending_count  # noqa: F401 - part of this module's face
 from .definitions import CompiledRule
-from .engine import RUNNER_SERVICE, condition_fields, typed
+from .engine import RUNNER_SERVICE, condition_fields, typed, with_tags
 from .executor import ActionFailed, perform
 from .rules import workflow_version
 from .tables import approval_history, approval_processes, approval_requests, approval_tasks, notifications
@@ -105,11 +105,12 @@ def _record(session: TenantSession, obj: ObjectModel, record_id: Any, lock: bool
     return dict(row._mapping)
 
 
-def _holds(obj: ObjectModel, tree: Any, record: dict[str, Any]) -> bool:
+def _holds(session: TenantSession, obj: ObjectModel, tree: Any, record: dict[str, Any]) -> bool:
     if not tree:
         return True
     predicate = conditions.compile_predicate(tree, obj.field_refs)
-    return bool(predicate(typed(obj, obj.dump(record), condition_fields(tree)), None))
+    names = condition_fields(tree)
+    return bool(predicate(with_tags(session, obj.name, record["id"], typed(obj, obj.dump(record), names), names), None))
 
 
 def _shown(obj: ObjectModel, tree: Any) -> str:
@@ -244,12 +245,12 @@ def submit(session: TenantSession, object_name: str, record_id: Any, process_nam
                        f"{existing.id})", {"record": [f"approval request {existing.id} is pending"]})
     definition = version_definition(session, process.id, process.version)
     entry = definition.get("entry_condition")
-    if not _holds(obj, entry, record):
+    if not _holds(session, obj, entry, record):
         shown = _shown(obj, entry)
         raise ValidationError(f"{obj.name} {record['id']} does not meet the entry condition of {process_name!r}: {shown}",
                               {"entry_condition": [f"not met: {shown}"]})
     plans = {index: _plan(session, obj, step, record, ValidationError)
-             for index, step in enumerate(definition["steps"]) if _holds(obj, step.get("condition"), record)}
+             for index, step in enumerate(definition["steps"]) if _holds(session, obj, step.get("condition"), record)}
     if not plans:
         raise ValidationError(f"no step of {process_name!r} applies to {obj.name} {record['id']}",
                               {"steps": ["no step's condition holds"]})
@@ -273,7 +274,7 @@ def _advance(session: TenantSession, request: dict[str, Any], definition: dict[s
     """Open the next step whose condition holds, from ``start``; with none left, approve."""
     for index in range(start, len(definition["steps"])):
         step, where = _step_of(definition, index)
-        if not _holds(obj, step.get("condition"), record):
+        if not _holds(session, obj, step.get("condition"), record):
             _history(session, request, "step_skipped", where, details={"condition": _shown(obj, step["condition"])})
             continue
         approvers = (plans or {}).get(index) or _plan(session, obj, step, record, Conflict)

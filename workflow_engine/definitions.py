@@ -103,7 +103,7 @@ def _check_trigger(problems: Problems, trigger: dict[str, Any], obj: ObjectModel
         if not fields:
             problems.add("trigger.fields", "name the fields whose change triggers the rule")
         for name in fields or []:
-            if name not in obj.field_refs:
+            if name not in obj.field_refs or obj.field_refs[name].kind == "tags":
                 problems.add("trigger.fields", f"unknown field {name!r} of {obj.name}")
         if "to" in trigger and fields and len(fields) == 1 and fields[0] in obj.field_refs:
             try:

@@ -18,6 +18,8 @@ import sqlalchemy as sa
 from crm_platform.core.events import RECORD_CREATED, RECORD_DELETED, RECORD_UPDATED, STAGE_CHANGED, Event
 from crm_platform.core.session import TenantSession, utcnow
 from metadata import load_model
+from metadata.conditions import TAGS_FIELD
+from metadata.tags import tags_of
 
 from .definitions import CompiledRule
 from .rules import active_rules
@@ -109,6 +111,15 @@ def condition_fields(tree: Any) -> set[str]:
     return names
 
 
+def with_tags(session: TenantSession, object_name: str, record_id: Any, record: Mapping[str, Any] | None,
+              names: Iterable[str]) -> Any:
+    """The record with its tags under ``_tags`` when a condition reads them (one query per record,
+    shared by every rule evaluated on it); otherwise the record unchanged."""
+    if record is None or record_id is None or TAGS_FIELD not in names:
+        return record
+    return {**record, TAGS_FIELD: tags_of(session, object_name, int(record_id))}
+
+
 def typed_event(obj: ObjectModel, event: Event, names: Iterable[str]) -> tuple[Any, Any]:
     """(record, previous) as stored Python values: carried by in-process events, else converted."""
     if event.type == RECORD_DELETED:
@@ -148,6 +159,8 @@ def before_commit(session: TenantSession) -> None:
         obj = model.objects[event.object]
         names = _rule_fields(session, event.object, rules)
         values = typed_event(obj, event, names) if names else (event.record or event.previous, event.previous)
+        if TAGS_FIELD in names:
+            values = (with_tags(session, event.object, event.record_id, values[0], names), values[1])
         misses: list[int] = []
         for rule in rules:
             if rule.type == "time_relative":

@@ -154,7 +154,7 @@ def test_rule(session: TenantSession, rule_id: int, version: int, record_id: Any
     computed in a transaction that is then rolled back, so nothing happens."""
     from crm_platform.core.errors import NotFound
 
-    from .engine import condition_fields, typed
+    from .engine import condition_fields, typed, with_tags
 
     rule = compiled_version(session, rule_id, version)
     model = load_model(session)
@@ -168,7 +168,7 @@ def test_rule(session: TenantSession, rule_id: int, version: int, record_id: Any
         raise NotFound(f"{rule.object} {record_id!r} does not exist")
     record = dict(row._mapping)
     names = condition_fields(rule.condition)
-    matched = bool(rule.predicate(typed(obj, obj.dump(record), names), None))
+    matched = bool(rule.predicate(with_tags(session, obj.name, key, typed(obj, obj.dump(record), names), names), None))
     answer: dict[str, Any] = {"rule": rule.id, "version": rule.version, "record_id": key, "matched": matched,
                               "condition": rule.condition, "actions": []}
     if not matched:

@@ -37,7 +37,7 @@ from crm_platform.core.session import Actor, TenantSession, tenant_session, utcn
 from crm_platform.core.tenancy import list_tenants
 from metadata import conditions, load_model
 
-from .engine import RUNNER_SERVICE, condition_fields, typed
+from .engine import RUNNER_SERVICE, condition_fields, typed, with_tags
 from .rules import active_rules, compiled_version
 from .tables import outbox, rule_runs, rules, schedule_state, scheduled_jobs
 
@@ -222,7 +222,9 @@ def run_job(session: TenantSession, job_id: int, now: datetime) -> str:
         return cancel(f"{job.object} {job.record_id} no longer exists")
     record = obj.dump(row)
     try:
-        matched = bool(rule.predicate(typed(obj, record, condition_fields(rule.condition)), None))
+        names = condition_fields(rule.condition)
+        matched = bool(rule.predicate(with_tags(session, obj.name, job.record_id, typed(obj, record, names), names),
+                                      None))
     except Exception as exc:  # noqa: BLE001 - as in the engine: a failed evaluation is a failed run
         return close("cancelled", {"matched": False, "status": "failed", "error": f"condition: {exc}"[:4000],
                                    "finished_at": utcnow()})

@@ -12,6 +12,8 @@ from crm_platform.core.errors import PermissionDenied, ValidationError
 from crm_platform.core.permissions import access_policy
 from metadata import RecordService, attachments, duplicates, views
 from metadata.activities import add_activity, delete_activity, due_tasks, get_activity, record_activities, update_activity
+from metadata.audiences import add_members_from_view
+from metadata.merge_undo import undo_merge
 from metadata.exporting import FORMATS, export_rows, render_export
 from metadata.tags import add_tags, clean_tags, remove_tags, tags_of
 from metadata.timeline import timeline
@@ -158,6 +160,19 @@ def register(api: Blueprint) -> None:
         document = json_body()
         with unit_of_work() as session:
             return jsonify(duplicates.merge(session, name, document))
+
+    @api.post("/records/<name>/<record_id>/members-from-view")
+    def records_members_from_view(name: str, record_id: str):
+        """Every record of a saved view becomes a member of this record (a campaign's audience)."""
+        document = json_body()
+        with unit_of_work() as session:
+            return jsonify(add_members_from_view(session, name, record_id, document))
+
+    @api.post("/records/<name>/merge/<entry_id>/undo")
+    def records_merge_undo(name: str, entry_id: str):
+        """Undo a merge, named by its ``record.merge`` audit entry (the merge answer's ``audit_id``)."""
+        with unit_of_work() as session:
+            return jsonify(undo_merge(session, name, entry_id))
 
     @api.get("/records/<name>/export")
     def records_export(name: str):

@@ -104,7 +104,8 @@ def build_document(model: Any, tenant: str, policy: Any) -> dict[str, Any]:
             {"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 1}},
             {"name": "per_page", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 500}},
             *({"name": field_name, "in": "query", "schema": {"type": "string"}, "required": False}
-              for field_name in obj.field_refs if field_name not in policy.unreadable(name)),
+              for field_name, ref in obj.field_refs.items()
+              if field_name not in policy.unreadable(name) and ref.kind != "tags"),
         ]
         item = {"type": "object", "properties": {
             "data": {"type": "array", "items": {"$ref": f"#/components/schemas/{component}"}},
