@@ -61,6 +61,44 @@ def test_saved_views(ui, sales):
     assert "Big ones" in page and "Large" in page and "Small" not in page
 
 
+def test_a_view_saved_in_the_ui_is_a_view_of_the_api(ui, sales):
+    tree = {"condition": "AND", "rules": [{"field": "amount", "operator": "greater", "value": 100}]}
+    ui.post("/admin/records/deal/views/", {"name": "Big ones", "filter": json.dumps(tree), "sort": "-amount",
+                                          "columns": "name,amount", "shared": "1"})
+    [view] = sales.api.get("/views?object=deal").get_json()["data"]
+    assert view["name"] == "Big ones" and view["shared"] is True and view["sort"] == "-amount"
+    assert view["condition"]["rules"][0]["field"] == "amount" and view["columns"] == ["name", "amount"]
+
+
+def test_a_view_saved_through_the_api_drives_the_ui_list(ui, sales):
+    create(sales, "deal", name="Small", amount=10, region="east")
+    create(sales, "deal", name="Medium", amount=500, region="east")
+    create(sales, "deal", name="Large", amount=10000, region="north")
+    view = sales.api.post("/views", json={
+        "object": "deal", "name": "East by size", "sort": "-amount", "columns": ["name", "amount"],
+        "condition": {"condition": "AND", "rules": [{"field": "region", "operator": "equal", "value": "east"}]}},
+    ).get_json()
+    listing = ui.text("/admin/records/deal/")
+    assert "East by size" in listing
+    page = ui.text(f"/admin/records/deal/?view={view['id']}")
+    assert "Large" not in page and page.index("Medium") < page.index("Small")
+    header = page[page.index("<thead>"):page.index("</thead>")]
+    assert "Amount" in header and "Region" not in header
+    ui.post(f"/admin/records/deal/views/{view['id']}/delete/")
+    assert sales.api.get("/views?object=deal").get_json()["data"] == []
+
+
+def test_a_private_view_of_someone_else_is_not_found(rep, sales):
+    rep, _user_id = rep
+    private = sales.api.post("/views", json={"object": "deal", "name": "Mine"}).get_json()
+    shared = sales.api.post("/views", json={"object": "deal", "name": "Ours", "shared": True}).get_json()
+    page = rep.text("/admin/records/deal/")
+    assert "Ours" in page and "Mine" not in page
+    assert rep.get(f"/admin/records/deal/?view={private['id']}").status_code == 404
+    rep.post(f"/admin/records/deal/views/{shared['id']}/delete/")
+    assert len(sales.api.get("/views?object=deal").get_json()["data"]) == 2
+
+
 def test_create_through_the_generated_form(ui, sales):
     account = create(sales, "account", name="Acme")
     response = ui.post("/admin/records/deal/new/", {
