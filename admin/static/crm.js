@@ -158,6 +158,21 @@
         }
       });
     };
+    // A moved card's money values leave one column's totals and join the other's.
+    const money = new Intl.NumberFormat(document.documentElement.lang || undefined,
+                                        {minimumFractionDigits: 2, maximumFractionDigits: 2});
+    const moveSums = function (card, fromCol, toCol) {
+      const values = JSON.parse(card.getAttribute("data-sums") || "{}");
+      Object.keys(values).forEach(function (name) {
+        [[fromCol, -1], [toCol, 1]].forEach(function (pair) {
+          const total = pair[0].querySelector('[data-total="' + name + '"]');
+          if (!total) { return; }
+          const raw = Number(total.getAttribute("data-raw") || 0) + pair[1] * Number(values[name] || 0);
+          total.setAttribute("data-raw", String(raw));
+          total.querySelector("[data-total-value]").textContent = money.format(raw);
+        });
+      });
+    };
     board.querySelectorAll("[data-cards]").forEach(function (list) {
       new Sortable(list, {forceFallback: true, fallbackOnBody: true, 
         group: "board", animation: 150, ghostClass: "sortable-ghost", delay: 150, delayOnTouchOnly: true,
@@ -174,6 +189,7 @@
                 fromCol.setAttribute("data-delta", "-1");
                 toCol.setAttribute("data-delta", "1");
                 recount();
+                moveSums(card, fromCol, toCol);
                 CRM.toast(t("saved"), "success");
                 return;
               }

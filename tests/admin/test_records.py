@@ -171,6 +171,47 @@ def test_board_has_a_column_per_stage(ui, sales):
     assert "Card one" in page and 'data-stage="qualify"' in page
 
 
+def board_totals(page):
+    """{stage: (count, amount total)} as the column headers show them."""
+    found = {}
+    for stage, count, total in re.findall(
+            r'data-stage="(\w+)".*?<span data-count>(\d+)</span>.*?data-total="amount"[^>]*>.*?'
+            r'<span class="fw-semibold" data-total-value>([^<]+)</span>', page, re.S):
+        found[stage] = (int(count), total)
+    return found
+
+
+def test_board_column_totals_cover_every_record_not_only_the_loaded_cards(ui, sales):
+    for i in range(53):
+        create(sales, "deal", name=f"Many {i}", amount=1000.5)
+    create(sales, "deal", name="Won one", amount=99, stage="won", close_date="2025-01-01")
+    page = ui.text("/admin/records/deal/board/")
+    totals = board_totals(page)
+    assert totals["qualify"] == (53, "53,026.50") and totals["won"] == (1, "99.00")
+    assert totals["proposal"] == (0, "0.00")
+    assert page.count('class="card crm-board-card"') == 51  # 50 loaded cards in qualify, 1 in won
+    assert board_totals(ui.text("/admin/records/deal/board/?q=Won"))["qualify"] == (0, "0.00")
+
+
+def test_board_totals_use_the_readers_scope_and_locale(rep, sales):
+    browser, user_id = rep
+    create(sales, "deal", name="Theirs", amount=5000)
+    create(sales, "deal", name="Mine", amount=1234.5, owner_id=user_id)
+    assert board_totals(browser.text("/admin/records/deal/board/"))["qualify"] == (1, "1,234.50")
+    browser.post("/lang/zh", {"next": "/admin/"})
+    zh = browser.text("/admin/records/deal/board/")
+    assert '<span class="text-body-secondary">金额</span> <span class="fw-semibold" data-total-value>1,234.50</span>' in zh
+
+
+def test_board_does_not_sum_a_field_hidden_from_the_reader(sales, user_client):
+    sales.api.post("/roles", json={"name": "viewer", "permissions": {"deal": {"read": "all"}},
+                                   "field_access": {"deal": {"amount": "hidden"}}})
+    add_user(sales, "viewer@example.com", ["viewer"])
+    create(sales, "deal", name="Secret", amount=777)
+    page = user_client(sales, "viewer@example.com").text("/admin/records/deal/board/")
+    assert "Secret" in page and "data-total=" not in page and "777" not in page
+
+
 def test_board_of_an_object_without_pipeline_is_a_clear_error(ui, sales):
     response = ui.get("/admin/records/account/board/")
     assert response.status_code == 422 and "no pipeline" in response.get_data(as_text=True)
