@@ -17,6 +17,7 @@ from flask_babel import ngettext
 from crm_platform.core.errors import CRMError, NotFound, ValidationError
 from metadata import RecordService, load_model, views
 
+from .bulk_edit import apply_bulk, bulk_fields, bulk_value
 from .display import References, cell_renderer, plain_value, table_rows
 from .filters import cached_filters_json
 from .meta import field_label, list_columns, object_label, readable_fields, title_field
@@ -80,9 +81,7 @@ class ListMixin:
                 }
                 for row in rows
             ]
-            editable = [(fd.name, field_label(model, fd.name)) for fd in readable_fields(policy, model)
-                        if not fd.computed and fd.name not in policy.unwritable(model.name)
-                        and fd.type not in ("rich_text", "multi_picklist", "lookup")]
+            editable = bulk_fields(session, policy, model)
             pages = max(1, -(-total // query.per_page))
             can_update = policy.scope(model.name, "update") != "none"
             can_delete = policy.scope(model.name, "delete") != "none"
@@ -182,15 +181,16 @@ class ListMixin:
                     message = ngettext("%(num)d record deleted.", "%(num)d records deleted.", len(ids))
                 elif action == "update":
                     name = request.form.get("field", "")
-                    if name not in model.fields:
+                    if name not in {f["name"] for f in bulk_fields(session, service.policy, model)}:
                         raise ValidationError(_("Choose a field to change."), {"field": ["unknown field"]})
-                    raw = request.form.get("value", "")
-                    value: Any = None if raw.strip() == "" else raw.strip()
-                    if model.fields[name].type == "boolean":
-                        value = raw.lower() in ("1", "true", "yes", "on")
-                    for record_id in ids:
-                        service.update(object_name, record_id, {name: value})
-                    message = ngettext("%(num)d record updated.", "%(num)d records updated.", len(ids))
+                    value = bulk_value(model.fields[name], request.form.get("value"))
+                    updated, failed = apply_bulk(service, object_name, ids, name, value)
+                    if failed:
+                        flash(_("Not changed: %(records)s", records="; ".join(
+                            _("#%(id)s: %(reason)s", id=i, reason=r) for i, r in failed)), "danger")
+                    if not updated:
+                        return redirect(back)
+                    message = ngettext("%(num)d record updated.", "%(num)d records updated.", updated)
                 else:
                     raise ValidationError(_("Unknown bulk action."), {"action": ["unknown"]})
         except CRMError as exc:

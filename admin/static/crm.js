@@ -143,6 +143,26 @@
     }
     form.addEventListener("change", refresh);
     refresh();
+    // The value picker follows the chosen field's type; only the shown one is submitted.
+    const chooser = form.querySelector("[data-bulk-field]");
+    const pickers = Array.from(form.querySelectorAll("[data-bulk-input]"));
+    pickers.forEach(function (picker) {
+      picker.querySelectorAll("select[data-lookup]").forEach(function (select) {
+        const control = CRM.lookup(select);
+        if (select.disabled) { control.disable(); }
+      });
+    });
+    const choose = function () {
+      pickers.forEach(function (picker) {
+        const on = chooser && picker.getAttribute("data-bulk-input") === chooser.value;
+        picker.classList.toggle("d-none", !on);
+        picker.querySelectorAll("input, select").forEach(function (control) {
+          if (control.tomselect) { if (on) { control.tomselect.enable(); } else { control.tomselect.disable(); } }
+          else if (control.name === "value") { control.disabled = !on; }
+        });
+      });
+    };
+    if (chooser) { chooser.addEventListener("change", choose); choose(); }
   };
 
   CRM.initBoard = function (board) {

@@ -228,13 +228,59 @@ def test_bulk_update_and_delete(ui, sales):
     assert [r["id"] for r in sales.api.get("/records/deal").get_json()["data"]] == [2]
 
 
-def test_bulk_update_is_all_or_nothing(ui, sales):
+def test_bulk_update_reports_each_refused_record(ui, sales):
     create(sales, "deal", name="A")
     create(sales, "deal", name="B")
     response = ui.post("/admin/records/deal/bulk/", {"ids": ["1", "2"], "action": "update", "field": "region",
-                                                     "value": "nowhere"})
-    assert response.status_code == 302
+                                                     "value": "nowhere"}, follow_redirects=True)
+    page = response.get_data(as_text=True)
+    assert "Not changed: #1: Must be one of: east, north.; #2: Must be one of: east, north." in page
     assert all(r["region"] is None for r in sales.api.get("/records/deal").get_json()["data"])
+
+
+def test_bulk_update_applies_to_the_valid_records_and_names_the_others(rep, sales):
+    browser, user_id = rep
+    mine = create(sales, "deal", name="Mine", owner_id=user_id)
+    theirs = create(sales, "deal", name="Theirs")
+    page = browser.post("/admin/records/deal/bulk/", {
+        "ids": [str(mine["id"]), str(theirs["id"])], "action": "update", "field": "close_date",
+        "value": "2026-03-01"}, follow_redirects=True).get_data(as_text=True)
+    assert "1 record updated." in page and f"#{theirs['id']}:" in page
+    assert sales.api.get(f"/records/deal/{mine['id']}").get_json()["close_date"] == "2026-03-01"
+    assert sales.api.get(f"/records/deal/{theirs['id']}").get_json()["close_date"] is None
+    refused = browser.post("/admin/records/deal/bulk/", {"ids": [str(mine["id"])], "action": "update",
+                                                         "field": "amount", "value": "5"}, follow_redirects=True)
+    assert "Choose a field to change." in refused.get_data(as_text=True)
+
+
+def test_bulk_edit_offers_a_picker_per_field_type(ui, sales):
+    create(sales, "deal", name="A")
+    page = ui.text("/admin/records/deal/")
+    assert 'data-bulk-input="region" data-kind="select"' in page and '<option value="east">East</option>' in page
+    assert 'data-bulk-input="close_date" data-kind="date"' in page and 'type="date" name="value"' in page
+    assert 'data-bulk-input="amount" data-kind="number"' in page and 'step="0.01"' in page
+    assert 'data-bulk-input="account" data-kind="lookup"' in page and 'data-lookup="account"' in page
+    assert 'data-bulk-input="code"' not in page  # autonumber: computed
+
+
+def test_bulk_update_of_lookup_number_and_boolean_fields(ui, sales):
+    sales.api.post("/objects/deal/fields", json={"name": "hot", "type": "boolean"})
+    account = create(sales, "account", name="Acme")
+    create(sales, "deal", name="A", hot=True)
+    ui.post("/admin/records/deal/bulk/", {"ids": ["1"], "action": "update", "field": "account",
+                                          "value": str(account["id"])})
+    ui.post("/admin/records/deal/bulk/", {"ids": ["1"], "action": "update", "field": "amount", "value": "12.5"})
+    ui.post("/admin/records/deal/bulk/", {"ids": ["1"], "action": "update", "field": "hot"})  # unchecked box
+    record = sales.api.get("/records/deal/1").get_json()
+    assert record["account"] == account["id"] and record["amount"] == 12.5 and record["hot"] is False
+
+
+def test_bulk_update_needs_the_csrf_token(ui, sales):
+    create(sales, "deal", name="A")
+    response = ui.client.post("/admin/records/deal/bulk/", data={"ids": ["1"], "action": "update",
+                                                                 "field": "region", "value": "east"})
+    assert response.status_code == 400
+    assert sales.api.get("/records/deal/1").get_json()["region"] is None
 
 
 def test_export_csv(ui, sales):
