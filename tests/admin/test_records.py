@@ -492,3 +492,36 @@ def test_approval_entries_on_the_timeline(ui, sales):
 def test_expired_form_gets_a_readable_page(ui, sales):
     response = ui.client.post("/admin/records/deal/new/", data={"name": "x", "csrf_token": "stale"})
     assert response.status_code == 400 and "Reload the page" in response.get_data(as_text=True)
+
+
+def test_the_owner_is_changed_on_the_form_and_audited(ui, sales):
+    other = add_user(sales, "bob@example.com", ["admin"])
+    create(sales, "deal", name="Handover")
+    page = ui.text("/admin/records/deal/1/edit/")
+    assert 'name="owner_id"' in page and f'<option value="{other}">' in page
+    response = ui.post("/admin/records/deal/1/edit/", {"name": "Handover", "owner_id": str(other)})
+    assert response.status_code == 302
+    assert sales.api.get("/records/deal/1").get_json()["owner_id"] == other
+    entries = sales.api.get("/audit?object=deal&record=1&action=record.update").get_json()["data"]
+    assert any(e["after"].get("owner_id") == other for e in entries)
+
+
+def test_owner_picker_only_offers_users_the_scope_covers(sales, user_client):
+    sales.api.post("/roles", json={"name": "lead", "permissions": {"deal": {
+        "read": "team", "create": "all", "update": "team", "delete": "none", "export": "none"}}})
+    sales.api.post("/roles", json={"name": "rep", "permissions": {"deal": {
+        "read": "own", "create": "all", "update": "own", "delete": "none", "export": "none"}}})
+    lead = add_user(sales, "lead@example.com", ["lead"], team="east")
+    mate = add_user(sales, "mate@example.com", ["rep"], team="east")
+    stranger = add_user(sales, "stranger@example.com", ["rep"], team="west")
+    create(sales, "deal", name="Team deal", owner_id=lead)
+    browser = user_client(sales, "lead@example.com")
+    page = browser.text("/admin/records/deal/1/edit/")
+    assert f'<option value="{mate}">' in page and f'<option value="{stranger}"' not in page
+    refused = browser.post("/admin/records/deal/1/edit/", {"name": "Team deal", "owner_id": str(stranger)})
+    assert refused.status_code == 403 and "outside your team scope" in refused.get_data(as_text=True)
+    assert sales.api.get("/records/deal/1").get_json()["owner_id"] == lead
+    assert browser.post("/admin/records/deal/1/edit/", {"name": "Team deal", "owner_id": str(mate)}).status_code == 302
+    assert sales.api.get("/records/deal/1").get_json()["owner_id"] == mate
+    create(sales, "deal", name="Rep deal", owner_id=stranger)
+    assert 'name="owner_id"' not in user_client(sales, "stranger@example.com").text("/admin/records/deal/2/edit/")
