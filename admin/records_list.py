@@ -187,7 +187,7 @@ class ListMixin:
                     updated, failed = apply_bulk(service, object_name, ids, name, value)
                     if failed:
                         flash(_("Not changed: %(records)s", records="; ".join(
-                            _("#%(id)s: %(reason)s", id=i, reason=r) for i, r in failed)), "danger")
+                            f"#{i}: {r}" for i, r in failed)), "danger")
                     if not updated:
                         return redirect(back)
                     message = ngettext("%(num)d record updated.", "%(num)d records updated.", updated)
