@@ -23,7 +23,6 @@ def init_app(app: Flask) -> None:
     from flask_login import LoginManager
     from flask_wtf.csrf import CSRFProtect
 
-    from crm_platform.core.platform import get_platform
 
     from . import i18n
     from .approvals_inbox import ApprovalsView
@@ -32,7 +31,6 @@ def init_app(app: Flask) -> None:
     from .design import DesignView
     from .home import Home, navigation
     from .records import RecordsView
-    from .saved_views import tenant_metadata as saved_view_tables
 
     secure = bool(app.config.get("CRM_SESSION_COOKIE_SECURE", False))
     app.config.update(
@@ -58,7 +56,6 @@ def init_app(app: Flask) -> None:
         csrf.exempt(api)
 
     i18n.init_app(app)
-    get_platform(app).register_tenant_tables(saved_view_tables)
     app.register_blueprint(bp)
     app.register_blueprint(Blueprint(
         "ui", __name__, static_folder=os.path.join(os.path.dirname(__file__), "static"),

@@ -80,11 +80,13 @@ def visible(policy: AccessPolicy, model: ObjectModel, name: str) -> bool:
     return policy.access(model.name, name) != "hidden"
 
 
-def list_columns(policy: AccessPolicy, model: ObjectModel) -> list[Column]:
-    layout = layout_of(model.definition, "list") or {"columns": ["id"]}
+def list_columns(policy: AccessPolicy, model: ObjectModel, names: list[str] | None = None) -> list[Column]:
+    """The list layout's columns (or a saved view's ``names``) that this user may see."""
+    if not names:
+        names = (layout_of(model.definition, "list") or {"columns": ["id"]})["columns"]
     unreadable = policy.unreadable(model.name)
     columns = []
-    for name in layout["columns"]:
+    for name in names:
         if not visible(policy, model, name) or (name not in model.fields and name not in model.table.c):
             continue
         fd = model.fields.get(name)

@@ -7,12 +7,13 @@ from typing import Any
 
 from flask import request
 from flask_admin import expose
+from flask_babel import format_decimal
 
 from crm_platform.core.errors import CRMError, ValidationError
 from metadata import RecordService, load_model
 
 from .display import References, render_value
-from .meta import list_columns, object_label
+from .meta import field_label, list_columns, object_label
 from .records_pages import record_title, stage_path
 from .ui import render_error, ui_session
 
@@ -39,6 +40,11 @@ class BoardMixin:
             masked = {n for n, a in policy.restricted(model.name).items() if a == "masked"}
             shown = [c for c in list_columns(policy, model) if c.name not in ("stage", "id")][1:CARD_FIELDS + 1]
             search = request.args.get("q", "").strip()
+            unreadable = policy.unreadable(model.name)
+            money = [fd for fd in model.definition.fields if fd.type == "currency" and fd.name not in unreadable
+                     and policy.access(model.name, fd.name) != "hidden"]
+            totals = service.totals(object_name, service.parse_list(object_name, {"q": [search]} if search else {}),
+                                    "stage", [fd.name for fd in money])
             columns = []
             for stage in stage_path(model, None):
                 arguments = {"filter": [json.dumps({"condition": "AND", "rules": [
@@ -46,15 +52,22 @@ class BoardMixin:
                     "per_page": [str(CARDS_PER_STAGE)]}
                 if search:
                     arguments["q"] = [search]
-                rows, total = service.list(object_name, service.parse_list(object_name, arguments))
+                rows, _total = service.list(object_name, service.parse_list(object_name, arguments))
                 refs.load(model, rows)
                 cards = [{
                     "id": row["id"], "version": row.get("version"), "title": record_title(model, row),
                     "fields": [(c.label, render_value(c.field, c.name, row.get(c.name), refs, model,
                                                       c.name in masked)) for c in shown],
                     "owner": refs.user_name(row.get("owner_id")),
+                    "sums": {fd.name: row.get(fd.name) or 0 for fd in money},
                 } for row in rows]
-                columns.append({**stage, "cards": cards, "total": total})
+                stage_totals = totals.get(stage["name"]) or {"count": 0, "sums": {}}
+                sums = []
+                for fd in money:
+                    amount = stage_totals["sums"].get(fd.name) or 0
+                    sums.append((fd.name, field_label(model, fd.name), format_decimal(amount, format="#,##0.00"),
+                                 str(amount)))
+                columns.append({**stage, "cards": cards, "total": stage_totals["count"], "sums": sums})
             return self.render(
                 "crm/records/board.html", model=model, object_name=object_name, columns=columns, q=search,
                 title=object_label(model, plural=True),

@@ -14,13 +14,13 @@ from flask_admin import expose
 from flask_babel import gettext as _
 from flask_babel import ngettext
 
-from crm_platform.core.errors import CRMError, ValidationError
-from metadata import RecordService, load_model
+from crm_platform.core.errors import CRMError, NotFound, ValidationError
+from metadata import RecordService, load_model, views
 
+from .bulk_edit import apply_bulk, bulk_fields, bulk_value
 from .display import References, cell_renderer, plain_value, table_rows
 from .filters import cached_filters_json
 from .meta import field_label, list_columns, object_label, readable_fields, title_field
-from .saved_views import delete_view, get_view, list_views, save_view
 from .ui import flash_error, json_error, render_error, ui_session
 
 LIST_PARAMETERS = ("q", "filter", "sort", "page", "per_page")
@@ -30,10 +30,10 @@ MAX_EXPORT_ROWS = 100_000
 
 
 def list_arguments(source: Any, saved: dict[str, Any] | None = None) -> dict[str, list[str]]:
-    """Only the list parameters the record service knows, a saved view's as the defaults."""
+    """Only the list parameters the record service knows, a saved view's tree and sort as the defaults."""
     arguments: dict[str, list[str]] = {}
-    for key, value in (saved or {}).items():
-        if key in LIST_PARAMETERS and value not in (None, ""):
+    for key, value in (("filter", (saved or {}).get("condition")), ("sort", (saved or {}).get("sort"))):
+        if value not in (None, ""):
             arguments[key] = [value if isinstance(value, str) else json.dumps(value)]
     for key in LIST_PARAMETERS:
         values = [v for v in source.getlist(key) if v != ""]
@@ -55,9 +55,11 @@ class ListMixin:
                 policy.require(model.name, "read")
             except CRMError as exc:
                 return render_error(exc)
-            view_id = request.args.get("view", type=int)
-            saved = get_view(session, object_name, view_id) if view_id else None
-            arguments = list_arguments(request.args, saved["query"] if saved else None)
+            try:
+                saved = self._saved_view(session, object_name, request.args.get("view"))
+            except CRMError as exc:
+                return render_error(exc)
+            arguments = list_arguments(request.args, saved)
             error = None
             try:
                 query = service.parse_list(object_name, arguments, current_app.config["CRM_MAX_PER_PAGE"])
@@ -66,7 +68,7 @@ class ListMixin:
                 error = exc.message
                 query = service.parse_list(object_name, {}, current_app.config["CRM_MAX_PER_PAGE"])
                 rows, total = service.list(object_name, query)
-            columns = list_columns(policy, model)
+            columns = list_columns(policy, model, saved["columns"] if saved else None)
             refs = References(session, load_model(session), policy)
             refs.load(model, rows)
             masked = {n for n, a in policy.restricted(model.name).items() if a == "masked"}
@@ -79,14 +81,14 @@ class ListMixin:
                 }
                 for row in rows
             ]
-            editable = [(fd.name, field_label(model, fd.name)) for fd in readable_fields(policy, model)
-                        if not fd.computed and fd.name not in policy.unwritable(model.name)
-                        and fd.type not in ("rich_text", "multi_picklist", "lookup")]
+            editable = bulk_fields(session, policy, model)
             pages = max(1, -(-total // query.per_page))
             can_update = policy.scope(model.name, "update") != "none"
             can_delete = policy.scope(model.name, "delete") != "none"
             base = url_for(".index_view", object_name=object_name)
             list_args = {k: v[0] for k, v in arguments.items() if k != "page"}
+            if saved:
+                list_args["view"] = str(saved["id"])
             sort_now = ",".join(("-" if d else "") + n for n, d in query.sort)
 
             def link(**changes: Any) -> str:
@@ -101,7 +103,8 @@ class ListMixin:
                 page=query.page, pages=pages, per_page=query.per_page, per_page_choices=PER_PAGE_CHOICES,
                 sort=",".join(("-" if d else "") + n for n, d in query.sort),
                 q=arguments.get("q", [""])[0], filter_json=arguments.get("filter", [""])[0],
-                error=error, saved_views=list_views(session, object_name), current_view=saved,
+                error=error, saved_views=views.list_views(session, object_name), current_view=saved,
+                column_names=",".join(c.name for c in columns),
                 qb_filters_json=cached_filters_json(session, load_model(session).version, model, policy),
                 can_create=policy.scope(model.name, "create") != "none",
                 can_update=can_update, can_delete=can_delete,
@@ -111,14 +114,37 @@ class ListMixin:
                 list_args=list_args,
             )
 
+    @staticmethod
+    def _saved_view(session: Any, object_name: str, view_id: str | None) -> dict[str, Any] | None:
+        """The view named by ``?view=`` (the API's saved views): the user's own or a shared one."""
+        if not view_id:
+            return None
+        view = views.get_view(session, view_id)
+        if view["object"] != object_name:
+            raise NotFound(_("That view does not exist."))
+        return view
+
     @expose("/<object_name>/views/", methods=("POST",))
     def save_view_action(self, object_name: str) -> Any:
         with ui_session(write=True) as session:
             try:
-                RecordService(session).object(object_name)
-                query = {k: request.form.get(k) for k in ("q", "filter", "sort", "per_page") if request.form.get(k)}
-                view = save_view(session, object_name, request.form.get("name", ""), query,
-                                 shared=bool(request.form.get("shared")))
+                service = RecordService(session)
+                model = service.object(object_name)
+                unreadable = service.policy.unreadable(model.name)
+                document: dict[str, Any] = {"object": model.name, "name": request.form.get("name", "").strip(),
+                                            "shared": bool(request.form.get("shared"))}
+                raw_filter = request.form.get("filter", "").strip()
+                if raw_filter:
+                    try:
+                        document["condition"] = json.loads(raw_filter)
+                    except ValueError:
+                        raise ValidationError(_("The filter is not valid JSON."), {"filter": ["invalid JSON"]}) from None
+                if request.form.get("sort", "").strip():
+                    document["sort"] = request.form["sort"].strip()
+                columns = [c for c in request.form.get("columns", "").split(",") if c]
+                if columns:
+                    document["columns"] = columns
+                view = views.create_view(session, document, unreadable)
             except CRMError as exc:
                 flash_error(exc)
                 return redirect(url_for(".index_view", object_name=object_name))
@@ -129,7 +155,8 @@ class ListMixin:
     def delete_view_action(self, object_name: str, view_id: int) -> Any:
         with ui_session(write=True) as session:
             try:
-                delete_view(session, object_name, view_id)
+                self._saved_view(session, object_name, str(view_id))
+                views.delete_view(session, view_id)
             except CRMError as exc:
                 flash_error(exc)
         return redirect(url_for(".index_view", object_name=object_name))
@@ -154,15 +181,16 @@ class ListMixin:
                     message = ngettext("%(num)d record deleted.", "%(num)d records deleted.", len(ids))
                 elif action == "update":
                     name = request.form.get("field", "")
-                    if name not in model.fields:
+                    if name not in {f["name"] for f in bulk_fields(session, service.policy, model)}:
                         raise ValidationError(_("Choose a field to change."), {"field": ["unknown field"]})
-                    raw = request.form.get("value", "")
-                    value: Any = None if raw.strip() == "" else raw.strip()
-                    if model.fields[name].type == "boolean":
-                        value = raw.lower() in ("1", "true", "yes", "on")
-                    for record_id in ids:
-                        service.update(object_name, record_id, {name: value})
-                    message = ngettext("%(num)d record updated.", "%(num)d records updated.", len(ids))
+                    value = bulk_value(model.fields[name], request.form.get("value"))
+                    updated, failed = apply_bulk(service, object_name, ids, name, value)
+                    if failed:
+                        flash(_("Not changed: %(records)s", records="; ".join(
+                            f"#{i}: {r}" for i, r in failed)), "danger")
+                    if not updated:
+                        return redirect(back)
+                    message = ngettext("%(num)d record updated.", "%(num)d records updated.", updated)
                 else:
                     raise ValidationError(_("Unknown bulk action."), {"action": ["unknown"]})
         except CRMError as exc:

@@ -66,8 +66,12 @@ class PagesMixin:
                     form = cls(data=initial)
                 self._fill_choices(session, model, form, fields, record)
                 problems: list[str] = []
+                owners = self._owner_choices(session, policy, model, record)
                 if write and form.validate():
                     values = form_to_record(form, fields)
+                    chosen = request.form.get("owner_id", "")
+                    if owners and chosen.isdigit() and int(chosen) != (record or {}).get("owner_id", session.actor.user_id):
+                        values["owner_id"] = int(chosen)
                     try:
                         if record_id:
                             values["version"] = request.form.get("version", type=int) or record["version"]
@@ -83,18 +87,33 @@ class PagesMixin:
                                               and not form[fd.name].errors})
                         if not problems and not any(form[f.name].errors for f in fields):
                             problems = [exc.message]
-                        raise _Rejected(self._render_form(session, model, form, record, fields, problems), exc.status)
+                        raise _Rejected(self._render_form(session, model, form, record, fields, problems, owners),
+                                        exc.status)
                     flash(_("%(object)s saved.", object=object_label(model)), "success")
                     target = url_for(".show", object_name=object_name, record_id=saved["id"])
                     if request.form.get("save_and_new"):
                         target = url_for(".create", object_name=object_name)
                     return redirect(target)
                 status = 400 if write else 200
-                return self._render_form(session, model, form, record, fields, problems), status
+                return self._render_form(session, model, form, record, fields, problems, owners), status
         except _Rejected as rejected:
             return rejected.page, rejected.status
         except CRMError as exc:
             return render_error(exc)
+
+    @staticmethod
+    def _owner_choices(session: Any, policy: Any, model: ObjectModel, record: Any) -> list[tuple[int, str]] | None:
+        """Users this user may hand the record to: those their update (or create) scope covers,
+        and only when the owner field is writable for them and there is someone else to choose."""
+        if "owner_id" in policy.unwritable(model.name):
+            return None
+        scope = policy.scope(model.name, "update" if record else "create")
+        owners = policy.owner_ids(session, scope)
+        query = sa.select(users.c.id, users.c.name, users.c.email).where(users.c.active.is_(True)).order_by(users.c.name)
+        if owners is not None:
+            query = query.where(users.c.id.in_(owners))
+        choices = [(r.id, r.name or r.email) for r in session.conn.execute(query)]
+        return choices if len(choices) > 1 else None
 
     def _prefill(self, model: ObjectModel, fields: list[Any]) -> dict[str, Any]:
         """Defaults, and values passed in the URL (``?account=12`` from a related list)."""
@@ -123,7 +142,7 @@ class PagesMixin:
                 form[fd.name].choices = choices
 
     def _render_form(self, session: Any, model: ObjectModel, form: Any, record: Any, fields: list[Any],
-                     problems: list[str]) -> str:
+                     problems: list[str], owners: list[tuple[int, str]] | None = None) -> str:
         policy = RecordService(session).policy
         refs = References(session, load_model(session), policy)
         masked = {n for n, a in policy.restricted(model.name).items() if a == "masked"}
@@ -145,6 +164,8 @@ class PagesMixin:
                 _("Edit %(title)s", title=record_title(model, record)) if record
                 else _("New %(object)s", object=object_label(model))),
             record_title=record_title(model, record) if record else None,
+            owners=owners, owner_id=int(request.form["owner_id"]) if request.form.get("owner_id", "").isdigit()
+            else (record or {}).get("owner_id", session.actor.user_id),
         )
 
     @expose("/<object_name>/new/", methods=("GET", "POST"))

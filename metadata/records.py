@@ -23,7 +23,7 @@ from crm_platform.core.tables import users
 from .definitions import label_text
 from .field_types import fits_column
 from .model import WRITABLE_SYSTEM_FIELDS, ObjectModel, TenantModel, load_model
-from .query import ListQuery, list_records, parse_list_arguments
+from .query import ListQuery, list_records, parse_list_arguments, where_clause
 from .tables import autonumber_counters, stage_history
 from .activities import forget_activities
 from .attachments import forget_attachments
@@ -123,6 +123,28 @@ class RecordService:
         rows, total = list_records(self.conn, model, query)
         present = self.policy.present
         return [present(model.name, model.dump(row)) for row in rows], total
+
+    def totals(self, object_name: str, query: ListQuery, by: str, sums: Iterable[str]) -> dict[Any, dict[str, Any]]:
+        """Count and sums per value of ``by`` over every matching record the reader may see, in SQL
+        (a board shows one page of cards per column, its totals are of all of them). Fields the
+        reader may not read are not summed."""
+        model = self.object(object_name)
+        scope = self.policy.require(model.name, "read")
+        unreadable = self.policy.unreadable(model.name)
+        if by not in model.table.c or by in unreadable:
+            raise ValidationError(f"cannot group {model.name} by {by}", {"by": ["unknown or unreadable field"]})
+        summed = [n for n in sums if n in model.table.c and n not in unreadable]
+        criteria = list(query.criteria)
+        criterion = self.policy.criterion(self.session, model.table, scope)
+        if criterion is not None:
+            criteria.append(criterion)
+        scoped = ListQuery(condition=query.condition, search=query.search, criteria=criteria, unreadable=unreadable)
+        group = model.table.c[by]
+        rows = self.conn.execute(
+            sa.select(group, sa.func.count(), *(sa.func.sum(model.table.c[n]) for n in summed))
+            .where(where_clause(model, scoped)).group_by(group)
+        ).all()
+        return {row[0]: {"count": row[1], "sums": dict(zip(summed, row[2:]))} for row in rows}
 
     def stage_history(self, object_name: str, record_id: Any) -> list[dict[str, Any]]:
         model = self.object(object_name)

@@ -143,6 +143,26 @@
     }
     form.addEventListener("change", refresh);
     refresh();
+    // The value picker follows the chosen field's type; only the shown one is submitted.
+    const chooser = form.querySelector("[data-bulk-field]");
+    const pickers = Array.from(form.querySelectorAll("[data-bulk-input]"));
+    pickers.forEach(function (picker) {
+      picker.querySelectorAll("select[data-lookup]").forEach(function (select) {
+        const control = CRM.lookup(select);
+        if (select.disabled) { control.disable(); }
+      });
+    });
+    const choose = function () {
+      pickers.forEach(function (picker) {
+        const on = chooser && picker.getAttribute("data-bulk-input") === chooser.value;
+        picker.classList.toggle("d-none", !on);
+        picker.querySelectorAll("input, select").forEach(function (control) {
+          if (control.tomselect) { if (on) { control.tomselect.enable(); } else { control.tomselect.disable(); } }
+          else if (control.name === "value") { control.disabled = !on; }
+        });
+      });
+    };
+    if (chooser) { chooser.addEventListener("change", choose); choose(); }
   };
 
   CRM.initBoard = function (board) {
@@ -156,6 +176,21 @@
           count.textContent = String(Number(count.textContent) + delta);
           col.setAttribute("data-delta", "0");
         }
+      });
+    };
+    // A moved card's money values leave one column's totals and join the other's.
+    const money = new Intl.NumberFormat(document.documentElement.lang || undefined,
+                                        {minimumFractionDigits: 2, maximumFractionDigits: 2});
+    const moveSums = function (card, fromCol, toCol) {
+      const values = JSON.parse(card.getAttribute("data-sums") || "{}");
+      Object.keys(values).forEach(function (name) {
+        [[fromCol, -1], [toCol, 1]].forEach(function (pair) {
+          const total = pair[0].querySelector('[data-total="' + name + '"]');
+          if (!total) { return; }
+          const raw = Number(total.getAttribute("data-raw") || 0) + pair[1] * Number(values[name] || 0);
+          total.setAttribute("data-raw", String(raw));
+          total.querySelector("[data-total-value]").textContent = money.format(raw);
+        });
       });
     };
     board.querySelectorAll("[data-cards]").forEach(function (list) {
@@ -174,6 +209,7 @@
                 fromCol.setAttribute("data-delta", "-1");
                 toCol.setAttribute("data-delta", "1");
                 recount();
+                moveSums(card, fromCol, toCol);
                 CRM.toast(t("saved"), "success");
                 return;
               }

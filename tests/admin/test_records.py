@@ -61,6 +61,44 @@ def test_saved_views(ui, sales):
     assert "Big ones" in page and "Large" in page and "Small" not in page
 
 
+def test_a_view_saved_in_the_ui_is_a_view_of_the_api(ui, sales):
+    tree = {"condition": "AND", "rules": [{"field": "amount", "operator": "greater", "value": 100}]}
+    ui.post("/admin/records/deal/views/", {"name": "Big ones", "filter": json.dumps(tree), "sort": "-amount",
+                                          "columns": "name,amount", "shared": "1"})
+    [view] = sales.api.get("/views?object=deal").get_json()["data"]
+    assert view["name"] == "Big ones" and view["shared"] is True and view["sort"] == "-amount"
+    assert view["condition"]["rules"][0]["field"] == "amount" and view["columns"] == ["name", "amount"]
+
+
+def test_a_view_saved_through_the_api_drives_the_ui_list(ui, sales):
+    create(sales, "deal", name="Small", amount=10, region="east")
+    create(sales, "deal", name="Medium", amount=500, region="east")
+    create(sales, "deal", name="Large", amount=10000, region="north")
+    view = sales.api.post("/views", json={
+        "object": "deal", "name": "East by size", "sort": "-amount", "columns": ["name", "amount"],
+        "condition": {"condition": "AND", "rules": [{"field": "region", "operator": "equal", "value": "east"}]}},
+    ).get_json()
+    listing = ui.text("/admin/records/deal/")
+    assert "East by size" in listing
+    page = ui.text(f"/admin/records/deal/?view={view['id']}")
+    assert "Large" not in page and page.index("Medium") < page.index("Small")
+    header = page[page.index("<thead>"):page.index("</thead>")]
+    assert "Amount" in header and "Region" not in header
+    ui.post(f"/admin/records/deal/views/{view['id']}/delete/")
+    assert sales.api.get("/views?object=deal").get_json()["data"] == []
+
+
+def test_a_private_view_of_someone_else_is_not_found(rep, sales):
+    rep, _user_id = rep
+    private = sales.api.post("/views", json={"object": "deal", "name": "Mine"}).get_json()
+    shared = sales.api.post("/views", json={"object": "deal", "name": "Ours", "shared": True}).get_json()
+    page = rep.text("/admin/records/deal/")
+    assert "Ours" in page and "Mine" not in page
+    assert rep.get(f"/admin/records/deal/?view={private['id']}").status_code == 404
+    rep.post(f"/admin/records/deal/views/{shared['id']}/delete/")
+    assert len(sales.api.get("/views?object=deal").get_json()["data"]) == 2
+
+
 def test_create_through_the_generated_form(ui, sales):
     account = create(sales, "account", name="Acme")
     response = ui.post("/admin/records/deal/new/", {
@@ -133,6 +171,47 @@ def test_board_has_a_column_per_stage(ui, sales):
     assert "Card one" in page and 'data-stage="qualify"' in page
 
 
+def board_totals(page):
+    """{stage: (count, amount total)} as the column headers show them."""
+    found = {}
+    for stage, count, total in re.findall(
+            r'data-stage="(\w+)".*?<span data-count>(\d+)</span>.*?data-total="amount"[^>]*>.*?'
+            r'<span class="fw-semibold" data-total-value>([^<]+)</span>', page, re.S):
+        found[stage] = (int(count), total)
+    return found
+
+
+def test_board_column_totals_cover_every_record_not_only_the_loaded_cards(ui, sales):
+    for i in range(53):
+        create(sales, "deal", name=f"Many {i}", amount=1000.5)
+    create(sales, "deal", name="Won one", amount=99, stage="won", close_date="2025-01-01")
+    page = ui.text("/admin/records/deal/board/")
+    totals = board_totals(page)
+    assert totals["qualify"] == (53, "53,026.50") and totals["won"] == (1, "99.00")
+    assert totals["proposal"] == (0, "0.00")
+    assert page.count('class="card crm-board-card"') == 51  # 50 loaded cards in qualify, 1 in won
+    assert board_totals(ui.text("/admin/records/deal/board/?q=Won"))["qualify"] == (0, "0.00")
+
+
+def test_board_totals_use_the_readers_scope_and_locale(rep, sales):
+    browser, user_id = rep
+    create(sales, "deal", name="Theirs", amount=5000)
+    create(sales, "deal", name="Mine", amount=1234.5, owner_id=user_id)
+    assert board_totals(browser.text("/admin/records/deal/board/"))["qualify"] == (1, "1,234.50")
+    browser.post("/lang/zh", {"next": "/admin/"})
+    zh = browser.text("/admin/records/deal/board/")
+    assert '<span class="text-body-secondary">金额</span> <span class="fw-semibold" data-total-value>1,234.50</span>' in zh
+
+
+def test_board_does_not_sum_a_field_hidden_from_the_reader(sales, user_client):
+    sales.api.post("/roles", json={"name": "viewer", "permissions": {"deal": {"read": "all"}},
+                                   "field_access": {"deal": {"amount": "hidden"}}})
+    add_user(sales, "viewer@example.com", ["viewer"])
+    create(sales, "deal", name="Secret", amount=777)
+    page = user_client(sales, "viewer@example.com").text("/admin/records/deal/board/")
+    assert "Secret" in page and "data-total=" not in page and "777" not in page
+
+
 def test_board_of_an_object_without_pipeline_is_a_clear_error(ui, sales):
     response = ui.get("/admin/records/account/board/")
     assert response.status_code == 422 and "no pipeline" in response.get_data(as_text=True)
@@ -149,13 +228,59 @@ def test_bulk_update_and_delete(ui, sales):
     assert [r["id"] for r in sales.api.get("/records/deal").get_json()["data"]] == [2]
 
 
-def test_bulk_update_is_all_or_nothing(ui, sales):
+def test_bulk_update_reports_each_refused_record(ui, sales):
     create(sales, "deal", name="A")
     create(sales, "deal", name="B")
     response = ui.post("/admin/records/deal/bulk/", {"ids": ["1", "2"], "action": "update", "field": "region",
-                                                     "value": "nowhere"})
-    assert response.status_code == 302
+                                                     "value": "nowhere"}, follow_redirects=True)
+    page = response.get_data(as_text=True)
+    assert "Not changed: #1: Must be one of: east, north.; #2: Must be one of: east, north." in page
     assert all(r["region"] is None for r in sales.api.get("/records/deal").get_json()["data"])
+
+
+def test_bulk_update_applies_to_the_valid_records_and_names_the_others(rep, sales):
+    browser, user_id = rep
+    mine = create(sales, "deal", name="Mine", owner_id=user_id)
+    theirs = create(sales, "deal", name="Theirs")
+    page = browser.post("/admin/records/deal/bulk/", {
+        "ids": [str(mine["id"]), str(theirs["id"])], "action": "update", "field": "close_date",
+        "value": "2026-03-01"}, follow_redirects=True).get_data(as_text=True)
+    assert "1 record updated." in page and f"#{theirs['id']}:" in page
+    assert sales.api.get(f"/records/deal/{mine['id']}").get_json()["close_date"] == "2026-03-01"
+    assert sales.api.get(f"/records/deal/{theirs['id']}").get_json()["close_date"] is None
+    refused = browser.post("/admin/records/deal/bulk/", {"ids": [str(mine["id"])], "action": "update",
+                                                         "field": "amount", "value": "5"}, follow_redirects=True)
+    assert "Choose a field to change." in refused.get_data(as_text=True)
+
+
+def test_bulk_edit_offers_a_picker_per_field_type(ui, sales):
+    create(sales, "deal", name="A")
+    page = ui.text("/admin/records/deal/")
+    assert 'data-bulk-input="region" data-kind="select"' in page and '<option value="east">East</option>' in page
+    assert 'data-bulk-input="close_date" data-kind="date"' in page and 'type="date" name="value"' in page
+    assert 'data-bulk-input="amount" data-kind="number"' in page and 'step="0.01"' in page
+    assert 'data-bulk-input="account" data-kind="lookup"' in page and 'data-lookup="account"' in page
+    assert 'data-bulk-input="code"' not in page  # autonumber: computed
+
+
+def test_bulk_update_of_lookup_number_and_boolean_fields(ui, sales):
+    sales.api.post("/objects/deal/fields", json={"name": "hot", "type": "boolean"})
+    account = create(sales, "account", name="Acme")
+    create(sales, "deal", name="A", hot=True)
+    ui.post("/admin/records/deal/bulk/", {"ids": ["1"], "action": "update", "field": "account",
+                                          "value": str(account["id"])})
+    ui.post("/admin/records/deal/bulk/", {"ids": ["1"], "action": "update", "field": "amount", "value": "12.5"})
+    ui.post("/admin/records/deal/bulk/", {"ids": ["1"], "action": "update", "field": "hot"})  # unchecked box
+    record = sales.api.get("/records/deal/1").get_json()
+    assert record["account"] == account["id"] and record["amount"] == 12.5 and record["hot"] is False
+
+
+def test_bulk_update_needs_the_csrf_token(ui, sales):
+    create(sales, "deal", name="A")
+    response = ui.client.post("/admin/records/deal/bulk/", data={"ids": ["1"], "action": "update",
+                                                                 "field": "region", "value": "east"})
+    assert response.status_code == 400
+    assert sales.api.get("/records/deal/1").get_json()["region"] is None
 
 
 def test_export_csv(ui, sales):
@@ -367,3 +492,36 @@ def test_approval_entries_on_the_timeline(ui, sales):
 def test_expired_form_gets_a_readable_page(ui, sales):
     response = ui.client.post("/admin/records/deal/new/", data={"name": "x", "csrf_token": "stale"})
     assert response.status_code == 400 and "Reload the page" in response.get_data(as_text=True)
+
+
+def test_the_owner_is_changed_on_the_form_and_audited(ui, sales):
+    other = add_user(sales, "bob@example.com", ["admin"])
+    create(sales, "deal", name="Handover")
+    page = ui.text("/admin/records/deal/1/edit/")
+    assert 'name="owner_id"' in page and f'<option value="{other}">' in page
+    response = ui.post("/admin/records/deal/1/edit/", {"name": "Handover", "owner_id": str(other)})
+    assert response.status_code == 302
+    assert sales.api.get("/records/deal/1").get_json()["owner_id"] == other
+    entries = sales.api.get("/audit?object=deal&record=1&action=record.update").get_json()["data"]
+    assert any(e["after"].get("owner_id") == other for e in entries)
+
+
+def test_owner_picker_only_offers_users_the_scope_covers(sales, user_client):
+    sales.api.post("/roles", json={"name": "lead", "permissions": {"deal": {
+        "read": "team", "create": "all", "update": "team", "delete": "none", "export": "none"}}})
+    sales.api.post("/roles", json={"name": "rep", "permissions": {"deal": {
+        "read": "own", "create": "all", "update": "own", "delete": "none", "export": "none"}}})
+    lead = add_user(sales, "lead@example.com", ["lead"], team="east")
+    mate = add_user(sales, "mate@example.com", ["rep"], team="east")
+    stranger = add_user(sales, "stranger@example.com", ["rep"], team="west")
+    create(sales, "deal", name="Team deal", owner_id=lead)
+    browser = user_client(sales, "lead@example.com")
+    page = browser.text("/admin/records/deal/1/edit/")
+    assert f'<option value="{mate}">' in page and f'<option value="{stranger}"' not in page
+    refused = browser.post("/admin/records/deal/1/edit/", {"name": "Team deal", "owner_id": str(stranger)})
+    assert refused.status_code == 403 and "outside your team scope" in refused.get_data(as_text=True)
+    assert sales.api.get("/records/deal/1").get_json()["owner_id"] == lead
+    assert browser.post("/admin/records/deal/1/edit/", {"name": "Team deal", "owner_id": str(mate)}).status_code == 302
+    assert sales.api.get("/records/deal/1").get_json()["owner_id"] == mate
+    create(sales, "deal", name="Rep deal", owner_id=stranger)
+    assert 'name="owner_id"' not in user_client(sales, "stranger@example.com").text("/admin/records/deal/2/edit/")

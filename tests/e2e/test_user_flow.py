@@ -114,7 +114,7 @@ def test_bulk_edit_and_delete_in_the_browser(page, e2e_tenant):
     page.locator("input[name=ids]").nth(1).check()
     assert page.is_visible("[data-bulkbar]")
     page.select_option("[data-bulkbar] select[name=field]", "region")
-    page.fill("[data-bulkbar] input[name=value]", "north")
+    page.select_option('[data-bulk-input="region"] select[name=value]', "north")
     shot(page, "list-bulk")
     page.click("[data-bulk-update]")
     page.wait_for_selector(".alert-success")
