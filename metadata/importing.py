@@ -170,7 +170,7 @@ def run_import(
     counts = {"created": 0, "updated": 0, "skipped": 0}
     errors: list[dict[str, Any]] = []
     seen_keys: set[Any] = set()
-    events_before, audit_before = len(session.events), len(session.audit_entries)
+    mark = session.mark()
     outer = session.conn.begin_nested()
     preview_rows = []
     try:
@@ -217,8 +217,7 @@ def run_import(
     if preview or failed:
         outer.rollback()
         # Nothing was kept: nothing to announce or audit but the attempt itself.
-        del session.events[events_before:]
-        del session.audit_entries[audit_before:]
+        session.forget_since(mark)
     else:
         outer.commit()
     result = {
