@@ -45,8 +45,8 @@ BUMP = tables.meta_state.update().where(tables.meta_state.c.key == sa.bindparam(
 
 #: Hook name: callables ``(session)`` run inside the transaction just before it commits.
 BEFORE_COMMIT_HOOK = "session.before_commit"
-#: Audit entries are written in batches of this size inside the transaction, so a long unit of
-#: work does not hold (and the cyclic GC walk) every entry until commit.
+#: Audit entries are written in batches of this size inside the transaction (outside savepoints),
+#: so a long unit of work does not hold every entry, for the cyclic GC to walk, until commit.
 AUDIT_BATCH = 500
 
 
@@ -107,7 +107,8 @@ class TenantSession:
                 "after": after,
             }
         )
-        if len(self.audit_entries) >= AUDIT_BATCH:
+        # Never inside a savepoint: rolling it back would take earlier, kept entries with it.
+        if len(self.audit_entries) >= AUDIT_BATCH and not self.conn.in_nested_transaction():
             self.flush_audit()
 
     def version(self, key: str) -> int:
