@@ -241,14 +241,13 @@ def _all_or_nothing(platform: Platform, tenant: str, job: Any, actor: Actor, hea
                                 job.on_error)
         report = _progress_writer(platform, tenant, job.id, session.dialect)
         importer = RowImporter(session, job.object, header, mapping, job.mode, job.key)
-        rows = session.conn.begin_nested()
+        rows, mark = session.conn.begin_nested(), session.mark()
         for start in range(0, total, CHUNK_ROWS):
             importer.chunk(numbered[start:start + CHUNK_ROWS])
             report(min(start + CHUNK_ROWS, total))
         if importer.error_count:
             rows.rollback()  # nothing is kept, nothing is announced
-            session.events.clear()
-            session.audit_entries.clear()
+            session.forget_since(mark)
             status = "failed"
         else:
             rows.commit()

@@ -205,15 +205,14 @@ class RowImporter:
 
     def _insert_many(self, prepared: list[tuple[int, dict[str, Any]]]) -> bool:
         session = self.session
-        events, audit = len(session.events), len(session.audit_entries)
+        mark = session.mark()
         try:
             # A chunk is never larger than a batch, so every row is checked before any is
             # inserted, and a unique index firing rolls back its own savepoint: a failed call
             # leaves nothing behind.
             self.service.create_many(self.object_name, [values for _, values in prepared], batch_size=CHUNK_ROWS)
         except CRMError:  # some row is bad: find each bad row one by one
-            del session.events[events:]
-            del session.audit_entries[audit:]
+            session.forget_since(mark)
             return False
         self.counts["created"] += len(prepared)
         return True
@@ -272,7 +271,7 @@ def run_import(
     if preview:
         all_rows = all_rows[:PREVIEW_ROWS]
     importer = RowImporter(session, object_name, header, mapping, mode, key, preview)
-    events_before, audit_before = len(session.events), len(session.audit_entries)
+    mark = session.mark()
     outer = session.conn.begin_nested()
     total = len(all_rows)
     try:
@@ -289,8 +288,7 @@ def run_import(
     if preview or failed:
         outer.rollback()
         # Nothing was kept: nothing to announce or audit but the attempt itself.
-        del session.events[events_before:]
-        del session.audit_entries[audit_before:]
+        session.forget_since(mark)
     else:
         outer.commit()
     result = {

@@ -22,6 +22,7 @@ from crm_platform.core.session import TenantSession
 
 from .conditions import TAGS_FIELD, FieldRef
 from .definitions import ObjectDef, formula_order, label_text
+from .fast_load import fast_converter, id_converter
 from .field_types import FIELD_TYPES, UTCAwareDateTime, deserialize_loose, id_field, kind_of, value_type_of
 from .formulas import Formula
 from .sql_types import UTCDateTime
@@ -132,6 +133,9 @@ class ObjectModel:
         self.searchable = tuple(self.table.c[fd.name] for fd in obj.fields if FIELD_TYPES[fd.type].searchable)
         self.record_schema = self._record_schema()
         self.record_fields = dict(self.record_schema.fields)
+        #: Quick converters for the common valid case (see :mod:`metadata.fast_load`).
+        self.fast_converters = {fd.name: fast_converter(fd) for fd in self.writable if fast_converter(fd)}
+        self.fast_converters["owner_id"] = id_converter
         self.field_refs = self._field_refs()
         self.formulas = self._formulas()
         self.columns = tuple(self.table.c.keys())

@@ -21,6 +21,7 @@ from crm_platform.core.session import TenantSession, utcnow
 from crm_platform.core.tables import users
 
 from .definitions import label_text
+from .fast_load import SLOW
 from .field_types import fits_column
 from .model import WRITABLE_SYSTEM_FIELDS, ObjectModel, TenantModel, load_model
 from .query import ListQuery, list_records, parse_list_arguments, where_clause
@@ -366,9 +367,16 @@ class RecordService:
         # The schema's own fields, driven directly: Schema.load's bookkeeping costs more than
         # the validation itself on this hot path, and every field-level message is kept.
         fields = model.record_fields
+        fast = model.fast_converters
         values: dict[str, Any] = {}
         details: dict[str, list[str]] = {}
         for key, value in data.items():
+            convert = fast.get(key)
+            if convert is not None:
+                converted = convert(value)
+                if converted is not SLOW:
+                    values[key] = converted
+                    continue
             field = fields.get(key)
             if field is None:
                 details[key] = ["unknown field"]

@@ -174,7 +174,7 @@ def test_rule(session: TenantSession, rule_id: int, version: int, record_id: Any
     if not matched:
         return answer
     # Run the actions for real inside a savepoint, then roll it back and forget what they queued.
-    events, audit, cache = len(session.events), len(session.audit_entries), dict(session.cache)
+    mark, cache = session.mark(), dict(session.cache)
     savepoint = session.conn.begin_nested()
     try:
         answer["actions"] = perform(session, rule, record, 0, {"type": "test"})
@@ -182,8 +182,7 @@ def test_rule(session: TenantSession, rule_id: int, version: int, record_id: Any
         answer["actions"] = [{"action": exc.index, "type": exc.kind, "status": "would fail", "error": exc.message}]
     finally:
         savepoint.rollback()
-        del session.events[events:]
-        del session.audit_entries[audit:]
+        session.forget_since(mark)
         session.cache.clear()
         session.cache.update(cache)
     return answer

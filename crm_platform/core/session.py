@@ -45,6 +45,9 @@ BUMP = tables.meta_state.update().where(tables.meta_state.c.key == sa.bindparam(
 
 #: Hook name: callables ``(session)`` run inside the transaction just before it commits.
 BEFORE_COMMIT_HOOK = "session.before_commit"
+#: Audit entries are written in batches of this size inside the transaction (outside savepoints),
+#: so a long unit of work does not hold every entry, for the cyclic GC to walk, until commit.
+AUDIT_BATCH = 500
 
 
 def utcnow() -> datetime:
@@ -66,6 +69,8 @@ class TenantSession:
     cache: dict[str, Any] = field(default_factory=dict)
     #: Automation depth of the changes made here (see :attr:`Event.depth`).
     depth: int = 0
+    #: How many audit entries were already written to this transaction (see :meth:`mark`).
+    audit_flushed: int = 0
 
     @property
     def schema(self) -> str | None:
@@ -102,6 +107,9 @@ class TenantSession:
                 "after": after,
             }
         )
+        # Never inside a savepoint: rolling it back would take earlier, kept entries with it.
+        if len(self.audit_entries) >= AUDIT_BATCH and not self.conn.in_nested_transaction():
+            self.flush_audit()
 
     def version(self, key: str) -> int:
         """One of the tenant's version counters (metadata, security, workflow), read once per unit
@@ -124,7 +132,25 @@ class TenantSession:
     def flush_audit(self) -> None:
         if self.audit_entries:
             self.conn.execute(tables.audit_log.insert(), self.audit_entries)
+            self.audit_flushed += len(self.audit_entries)
             self.audit_entries = []
+
+    def mark(self) -> tuple[int, int]:
+        """A point to come back to with :meth:`forget_since` when a savepoint opened with it is
+        rolled back."""
+        return len(self.events), self.audit_flushed + len(self.audit_entries)
+
+    def forget_since(self, mark: tuple[int, int]) -> None:
+        """Drop the events and audit entries queued since ``mark``; call it together with rolling
+        back the savepoint opened at ``mark`` (which takes the audit rows written since with it)."""
+        events, audited = mark
+        del self.events[events:]
+        keep = audited - self.audit_flushed
+        if keep >= 0:
+            del self.audit_entries[keep:]
+        else:
+            self.audit_entries = []
+            self.audit_flushed = audited
 
 
 @contextmanager

@@ -60,8 +60,9 @@ audit_log = sa.Table(
     sa.Column("action", sa.String(60), nullable=False, index=True),
     sa.Column("object", sa.String(63), index=True),
     sa.Column("record_id", sa.BigInteger),
-    sa.Column("before", sa.JSON),
-    sa.Column("after", sa.JSON),
+    # An absent side is SQL NULL (older rows may hold JSON 'null'; both read back as None).
+    sa.Column("before", sa.JSON(none_as_null=True)),
+    sa.Column("after", sa.JSON(none_as_null=True)),
     sa.Index("ix_sys_audit_object_record", "object", "record_id"),
 )
 

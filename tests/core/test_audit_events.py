@@ -69,3 +69,29 @@ def test_no_event_for_a_rolled_back_change(tenant, platform):
         pass
     assert received == []
     assert tenant.api.get("/objects/ticket").status_code == 404
+
+
+def test_long_unit_of_work_audits_every_kept_change_once(tenant):
+    """Audit entries are written in batches inside the transaction; a savepoint rolled back past a
+    batch takes its rows with it, and what was queued after the mark is forgotten."""
+    from metadata import Designer, RecordService
+
+    with tenant.session() as session:
+        Designer(session).create_object(OBJECT)
+    before = len(audit_rows(tenant))
+    with tenant.session() as session:
+        service = RecordService(session)
+        for i in range(600):  # one batch written before the mark
+            service.create("ticket", {"title": f"kept {i}"})
+        mark = session.mark()
+        savepoint = session.conn.begin_nested()
+        for i in range(550):  # past a batch, but never written inside the savepoint
+            service.create("ticket", {"title": f"dropped {i}"})
+        savepoint.rollback()
+        session.forget_since(mark)
+        for i in range(10):
+            service.create("ticket", {"title": f"after {i}"})
+    rows = audit_rows(tenant)[before:]
+    titles = [r["after"]["title"] for r in rows]
+    assert len(rows) == 610 and all(not t.startswith("dropped") for t in titles)
+    assert all(r["before"] is None for r in rows)
