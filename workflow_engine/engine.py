@@ -159,8 +159,7 @@ def before_commit(session: TenantSession) -> None:
         obj = model.objects[event.object]
         names = _rule_fields(session, event.object, rules)
         values = typed_event(obj, event, names) if names else (event.record or event.previous, event.previous)
-        if TAGS_FIELD in names:
-            values = (with_tags(session, event.object, event.record_id, values[0], names), values[1])
+        values = (with_tags(session, event.object, event.record_id, values[0], names), values[1])
         misses: list[int] = []
         for rule in rules:
             if rule.type == "time_relative":
