@@ -169,10 +169,6 @@ class RowImporter:
         self.service = RecordService(session)
         self.model = self.service.object(object_name)
         self.positions = column_positions(header, mapping)
-        # RecordService.create_many guards unique columns with a savepoint that it releases with
-        # the RETURNING cursor still open, which SQLite refuses inside our own savepoint ("cannot
-        # release savepoint - SQL statements in progress"): there, such objects go row by row.
-        self.bulk = session.dialect != "sqlite" or not (self.model.unique or self.model.autonumbers)
         self.counts = {"created": 0, "updated": 0, "skipped": 0}
         self.errors: list[dict[str, Any]] = []
         self.error_count = 0
@@ -198,7 +194,7 @@ class RowImporter:
                 self.counts["skipped"] += 1
         if not prepared:
             return
-        if self.mode == "insert" and self.bulk and not self.preview and self._insert_many(prepared):
+        if self.mode == "insert" and not self.preview and self._insert_many(prepared):
             return
         for index, values in prepared:
             self._one(index, values)

@@ -6,7 +6,7 @@ Every write records an audit entry and queues an after-commit event; nothing her
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -186,7 +186,7 @@ class RecordService:
         model = self.object(object_name)
         scope = self.policy.require(model.name, "create")
         values = self._prepare_create(model, scope, data, utcnow())
-        values["id"] = self._execute_unique(model, model.insert_statement, values).inserted_primary_key[0]
+        values["id"] = self._execute_unique(model, model.insert_statement, values, lambda r: r.inserted_primary_key[0])
         return self._created(model, values)
 
     def create_many(self, object_name: str, rows: Iterable[Any], batch_size: int = 500) -> list[dict[str, Any]]:
@@ -225,7 +225,7 @@ class RecordService:
     def _insert_batch(self, model: ObjectModel, statement: Any, batch: list[dict[str, Any]]) -> list[dict[str, Any]]:
         columns = set().union(*batch)
         rows = [{column: values.get(column) for column in columns} for values in batch]
-        ids = self._execute_unique(model, statement, rows).scalars().all()
+        ids = self._execute_unique(model, statement, rows, lambda r: r.scalars().all())
         for values, record_id in zip(batch, ids):
             values["id"] = record_id
         return [self._created(model, values) for values in batch]
@@ -298,10 +298,11 @@ class RecordService:
             return model.dump(current)
         now = utcnow()
         changed.update(updated_at=now, updated_by=self.session.actor.user_id, version=current["version"] + 1)
-        result = self._execute_unique(
-            model, model.update_statement, {**changed, "_id": current["id"], "_version": current["version"]}
+        rowcount = self._execute_unique(
+            model, model.update_statement, {**changed, "_id": current["id"], "_version": current["version"]},
+            lambda r: r.rowcount,
         )
-        if result.rowcount != 1:
+        if rowcount != 1:
             raise Conflict(f"{model.name} {current['id']} was changed concurrently; reload it and try again")
         merged.update(changed)
         record, previous = model.dump(merged), model.dump(current)
@@ -466,13 +467,15 @@ class RecordService:
                     {name: [f"already used by {model.name} {existing}"]},
                 )
 
-    def _execute_unique(self, model: ObjectModel, statement: Any, parameters: dict[str, Any]) -> Any:
-        """Run a write; a unique index that fires (a concurrent duplicate) becomes a clear 409."""
+    def _execute_unique(self, model: ObjectModel, statement: Any, parameters: Any, read: Callable[[Any], Any]) -> Any:
+        """Run a write and ``read`` its result; a unique index that fires (a concurrent duplicate)
+        becomes a clear 409. The result is read inside the guarding savepoint: SQLite refuses to
+        release a savepoint while a RETURNING cursor is still open."""
         if not model.unique and not model.autonumbers:
-            return self.conn.execute(statement, parameters)
+            return read(self.conn.execute(statement, parameters))
         try:
             with self.conn.begin_nested():
-                return self.conn.execute(statement, parameters)
+                return read(self.conn.execute(statement, parameters))
         except IntegrityError:
             raise Conflict(
                 f"a {model.name} with the same unique value was saved at the same time; try again",

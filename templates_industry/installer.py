@@ -200,21 +200,10 @@ class Installer:
         object_name = op.args["object"]
         self._pending = (op, [])
         self._pending_keys.clear()
-        model = load_model(self.session).object(object_name)
-        if model.unique or model.autonumbers:
-            # create_many's RETURNING inside the savepoint that guards unique values fails on SQLite
-            # ("cannot release savepoint - SQL statements in progress"): these go one by one.
-            created = []
-            for row, data in batch:
-                try:
-                    created.append(self.record_service.create(object_name, data))
-                except CRMError as exc:
-                    raise _located(exc, op.args["file"], row.line) from None
-        else:
-            try:
-                created = self.record_service.create_many(object_name, [data for _, data in batch])
-            except CRMError as exc:
-                raise _batch_located(exc, op.args["file"], [row.line for row, _ in batch]) from None
+        try:
+            created = self.record_service.create_many(object_name, [data for _, data in batch])
+        except CRMError as exc:
+            raise _batch_located(exc, op.args["file"], [row.line for row, _ in batch]) from None
         for (row, _), record in zip(batch, created):
             key = row.values["key"]
             self.records[(object_name, key)] = record["id"]

@@ -52,3 +52,14 @@ def test_a_bad_row_is_named_and_nothing_is_kept(service, rows, error, where):
             RecordService(session).create_many("member", rows)
     assert raised.value.message.startswith(where)
     assert service.api.get("/records/member").json["meta"]["total"] == 0
+
+
+def test_create_many_with_unique_fields_inside_a_savepoint(service):
+    """Importers and installers batch objects with unique and autonumber fields inside their own
+    savepoint, where the unique guard opens and releases one of its own per batch."""
+    with service.session() as session:
+        outer = session.conn.begin_nested()
+        created = RecordService(session).create_many("member", [{"code": f"s{i}"} for i in range(1203)], batch_size=500)
+        outer.commit()
+    assert len(created) == 1203 and created[-1]["number"] == "M-1203"
+    assert service.api.get("/records/member?code=s2").json["meta"]["total"] == 1
