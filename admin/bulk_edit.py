@@ -83,7 +83,8 @@ class Refusal:
     reason: str
 
 
-def apply_bulk(service: RecordService, object_name: str, ids: list[str], name: str, value: Any) -> tuple[int, list[Refusal]]:
+def apply_bulk(service: RecordService, object_name: str, ids: list[str], name: str,
+               value: Any) -> tuple[int, list[Refusal]]:
     """Set ``name`` to ``value`` on each record; answers how many changed and why the others were refused,
     in the user's language."""
     updated, failed = 0, []
