@@ -157,3 +157,26 @@ def test_rule_builder_offers_tags_without_change_operators(sales):
     tags = next(f for f in filters if f["id"] == "_tags")
     assert "changed" not in tags["operators"]
     assert "changed" in next(f for f in filters if f["id"] == "amount")["operators"]
+
+
+def test_every_code_the_record_service_raises_has_a_message():
+    """A new code without a catalogue entry would show English in the Chinese UI."""
+    import re
+    from pathlib import Path
+
+    import metadata
+    import workflow_engine
+    from admin.messages import FIELD_MESSAGES, REASONS
+    from metadata.field_errors import KEY_CODES
+
+    root = Path(metadata.__file__).parent
+    sources = [root / "records.py", root / "field_types.py", Path(workflow_engine.__file__).parent / "approvals.py"]
+    text = "\n".join(p.read_text() for p in sources)
+    field_codes = set(re.findall(r'problem\("(\w+)"', text))
+    field_codes |= set(re.findall(r'(?:errors|denied)\.add\((?:(?!\n\s*\n|\*\*).)*?"([a-z_]+)"(?=\s*(?:,\s*\w+=|\)))', text, re.DOTALL))
+    field_codes |= set(re.findall(r'invalid_code = "(\w+)"', text)) | set(re.findall(r'recoded\([^"]*"(\w+)"', text))
+    field_codes |= set(KEY_CODES.values()) - {"invalid"}
+    reasons = set(re.findall(r'reason="(\w+)"', text)) - {"invalid_record"}
+    assert field_codes and reasons
+    assert not field_codes - set(FIELD_MESSAGES), field_codes - set(FIELD_MESSAGES)
+    assert not reasons - set(REASONS), reasons - set(REASONS)
