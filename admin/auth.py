@@ -18,7 +18,7 @@ from crm_platform.core.session import Actor, tenant_session
 from crm_platform.core.tenancy import actor_from_row, get_tenant
 from crm_platform.core.users import authenticate_password, get_user
 
-from .messages import translate
+from .messages import login_refusal
 
 bp = Blueprint("auth", __name__, template_folder="templates")
 
@@ -83,7 +83,7 @@ def login() -> Any:
             if row is not None:
                 login_user(SessionUser(slug, actor_from_row(row), row.name or row.email))
                 return redirect(_safe_next(request.args.get("next")))
-            error = translate(reason) if reason else reason
+            error = login_refusal(reason) if reason else None
     status = 401 if error else (400 if form.errors else 200)
     return render_template("auth/login.html", form=form, error=error), status
 

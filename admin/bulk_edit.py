@@ -4,6 +4,8 @@ per record), so one refused record is reported without stopping the others."""
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -13,9 +15,10 @@ from crm_platform.core.errors import CRMError, ValidationError
 from crm_platform.core.permissions import AccessPolicy
 from crm_platform.core.session import TenantSession
 from crm_platform.core.tables import users
-from metadata import FieldDef, ObjectModel, RecordService
+from metadata import FieldDef, ObjectModel, RecordService, load_model
 
-from .meta import field_label, option_label, readable_fields
+from .messages import Context, error_message
+from .meta import field_label, object_label, option_label, readable_fields, title_field
 
 NUMBER_TYPES = {"integer": "1", "decimal": "any", "currency": "0.01", "percent": "any"}
 SKIPPED_TYPES = ("rich_text", "multi_picklist")
@@ -71,16 +74,42 @@ def bulk_value(fd: FieldDef, raw: str | None) -> Any:
     return text
 
 
-def apply_bulk(service: RecordService, object_name: str, ids: list[str], name: str, value: Any) -> tuple[int, list[tuple[str, str]]]:
-    """Set ``name`` to ``value`` on each record; answers how many changed and (id, reason) of the others."""
+@dataclass(frozen=True)
+class Refusal:
+    """A record bulk edit did not change: its title (None when the user may not read it) and why."""
+
+    record_id: int
+    title: str | None
+    reason: str
+
+
+def apply_bulk(service: RecordService, object_name: str, ids: list[str], name: str,
+               value: Any) -> tuple[int, list[Refusal]]:
+    """Set ``name`` to ``value`` on each record; answers how many changed and why the others were refused,
+    in the user's language."""
     updated, failed = 0, []
+    model = service.object(object_name)
+    context = Context(model, load_model(service.session))
     for record_id in ids:
         try:
             service.update(object_name, record_id, {name: value})
         except CRMError as exc:
-            reasons = [f"{m}" for messages in (exc.details or {}).values()
-                       for m in (messages if isinstance(messages, list) else [messages])]
-            failed.append((record_id, "; ".join(reasons) if reasons and exc.status == 422 else exc.message))
+            failed.append((int(record_id), error_message(exc, context)))
         else:
             updated += 1
-    return updated, failed
+    titles = readable_titles(service, model, [record_id for record_id, _reason in failed])
+    return updated, [Refusal(record_id, titles.get(record_id), reason) for record_id, reason in failed]
+
+
+def readable_titles(service: RecordService, model: ObjectModel, ids: list[int]) -> dict[int, str]:
+    """Titles of the records among ``ids`` the user may read (through the service: their scope and
+    field access); a record without a title shows as ``Deal #7``."""
+    if not ids:
+        return {}
+    tree = {"condition": "AND", "rules": [{"field": "id", "operator": "in", "value": ids}]}
+    rows, _total = service.list(model.name, service.parse_list(
+        model.name, {"filter": [json.dumps(tree)], "per_page": [str(len(ids))]}, max_per_page=len(ids)))
+    name = title_field(model)
+    shown = name is not None and service.policy.access(model.name, name) not in ("hidden", "masked")
+    return {row["id"]: str(row[name]) if shown and row.get(name) not in (None, "")
+            else f"{object_label(model)} #{row['id']}" for row in rows}

@@ -13,6 +13,7 @@ from flask_babel import gettext as _
 
 from crm_platform.core.permissions import AccessPolicy
 from metadata import ObjectModel
+from metadata.conditions import TAGS_FIELD
 from metadata.field_types import kind_of
 
 from .meta import field_label, option_label, stage_label
@@ -24,6 +25,7 @@ ORDERED_OPERATORS = ["equal", "not_equal", "less", "less_or_equal", "greater", "
 CHOICE_OPERATORS = ["equal", "not_equal", "is_null", "is_not_null"]
 MULTI_OPERATORS = ["contains", "not_contains", "is_empty", "is_not_empty"]
 REFERENCE_OPERATORS = ["equal", "not_equal", "is_null", "is_not_null"]
+TAG_OPERATORS = ["contains", "not_contains", "in", "not_in", "is_empty", "is_not_empty"]
 WORKFLOW_OPERATORS = ["changed", "changed_to"]
 
 
@@ -45,6 +47,8 @@ def _definition(name: str, text: str, kind: str, values: dict[str, str] | None, 
         return {**base, "type": "string", "input": "select", "values": values or {}, "operators": CHOICE_OPERATORS}
     if kind == "multi_choice":
         return {**base, "type": "string", "input": "select", "values": values or {}, "operators": MULTI_OPERATORS}
+    if kind == "tags":  # "in" takes several tags, comma-separated
+        return {**base, "type": "string", "input": "text", "operators": TAG_OPERATORS, "value_separator": ","}
     return {**base, "type": "integer", "input": "number", "operators": REFERENCE_OPERATORS}
 
 
@@ -84,4 +88,6 @@ def querybuilder_filters(model: ObjectModel, policy: AccessPolicy, workflow: boo
     if workflow:
         for definition in filters:
             definition["operators"] = [*definition["operators"], *WORKFLOW_OPERATORS]
+    # Tagging is no record change, so "changed" means nothing for tags.
+    filters.append(_definition(TAGS_FIELD, _("Tags"), "tags", None, False))
     return filters

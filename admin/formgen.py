@@ -16,11 +16,12 @@ from wtforms import BooleanField, Field, SelectField, SelectMultipleField, Strin
 from wtforms.fields.choices import SelectChoice
 from wtforms.widgets import DateInput, DateTimeLocalInput, EmailInput, NumberInput, TelInput, TextInput, URLInput
 
+from crm_platform.core.errors import CRMError
 from crm_platform.core.permissions import AccessPolicy
 from metadata import FieldDef, ObjectModel
 
 from .i18n import current_language, label
-from .messages import translate
+from .messages import Context, field_messages
 from .meta import option_label
 
 FORM_CACHE = "admin_forms"
@@ -139,15 +140,19 @@ def form_to_record(form: RecordForm, fields: list[FieldDef]) -> dict[str, Any]:
     return values
 
 
-def put_errors(form: RecordForm, details: dict[str, Any]) -> list[str]:
-    """Attach the service's errors to their fields; answer those no field of the form shows."""
+def put_errors(form: RecordForm, exc: CRMError, context: Context) -> list[str]:
+    """Attach the service's field errors, in the user's language, to their fields; answer those
+    no field of the form shows (named by their field's label)."""
+    return add_errors(form, field_messages(exc, context), context)
+
+
+def add_errors(form: RecordForm, messages: dict[str, list[str]], context: Context) -> list[str]:
     unplaced = []
-    for key, messages in (details or {}).items():
-        messages = messages if isinstance(messages, list) else [messages]
+    for key, texts in messages.items():
         name = str(key).split(".")[0].split("[")[0]
         if name in form._fields and name != "csrf_token":
             field = form._fields[name]
-            field.errors = [*list(field.errors or []), *(translate(str(m)) for m in messages)]
+            field.errors = [*list(field.errors or []), *texts]
         else:
-            unplaced.extend(f"{key}: {translate(str(m))}" for m in messages)
+            unplaced.extend(f"{context.field(name)}: {text}" for text in texts)
     return unplaced

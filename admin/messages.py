@@ -1,46 +1,199 @@
-"""Messages that come from the layers below (validation, login) shown in the user's language.
+"""Errors of the layers below (the record service, field validation, login) in the user's language.
 
-The record service and marshmallow speak English; a message that matches one of these patterns
-is shown translated, anything else as it came (it still names the field and the reason).
+The layers below speak English, and beside it give each error a stable code with parameters
+(``exc.reason``/``exc.params`` for the error as a whole, a coded problem for each field message;
+see :mod:`crm_platform.core.errors`). This catalogue says each code in the UI's language, with
+field, stage, option and object names shown by their labels. A code it does not know is shown
+with the English text it came with, which still names the field and the reason.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
-from flask_babel import gettext as _
+from flask_babel import lazy_gettext
 
-PATTERNS: list[tuple[re.Pattern[str], Callable[[re.Match[str]], str]]] = [
-    (re.compile(r"^required$"), lambda m: _("Required.")),
-    (re.compile(r"^Missing data for required field\.$"), lambda m: _("Required.")),
-    (re.compile(r"^Field may not be null\.$"), lambda m: _("Required.")),
-    (re.compile(r"^Not a valid integer\.$"), lambda m: _("Not a whole number.")),
-    (re.compile(r"^Not a valid number\.$"), lambda m: _("Not a number.")),
-    (re.compile(r"^Not a valid email address\.$"), lambda m: _("Not a valid e-mail address.")),
-    (re.compile(r"^Not a valid URL\.$"), lambda m: _("Not a valid URL.")),
-    (re.compile(r"^Not a valid date\.$"), lambda m: _("Not a valid date.")),
-    (re.compile(r"^Not a valid datetime\.$"), lambda m: _("Not a valid date and time.")),
-    (re.compile(r"^Not a valid phone number\.$"), lambda m: _("Not a valid phone number.")),
-    (re.compile(r"^Must be greater than or equal to (.+)\.$"), lambda m: _("Must be at least %(min)s.", min=m.group(1))),
-    (re.compile(r"^Must be less than or equal to (.+)\.$"), lambda m: _("Must be at most %(max)s.", max=m.group(1))),
-    (re.compile(r"^Must be greater than or equal to (.+) and less than or equal to (.+)\.$"),
-     lambda m: _("Must be between %(min)s and %(max)s.", min=m.group(1), max=m.group(2))),
-    (re.compile(r"^Longer than maximum length (\d+)\.$"), lambda m: _("At most %(max)s characters.", max=m.group(1))),
-    (re.compile(r"^Must be one of: (.+)\.$"), lambda m: _("Must be one of: %(choices)s.", choices=m.group(1))),
-    (re.compile(r"^String does not match expected pattern\.$"), lambda m: _("Does not match the required pattern.")),
-    (re.compile(r"^required to enter stage '(.+)'$"), lambda m: _("Required to enter stage %(stage)s.", stage=m.group(1))),
-    (re.compile(r"^wrong e-mail or password$"), lambda m: _("wrong e-mail or password")),
-    (re.compile(r"^this account is inactive$"), lambda m: _("this account is inactive")),
-    (re.compile(r"^too many failed logins; the account is locked until (.+) UTC$"),
-     lambda m: _("too many failed logins; the account is locked until %(time)s UTC", time=m.group(1))),
-    (re.compile(r"^already used by (\w+) (\d+)$"), lambda m: _("Already used by %(object)s %(id)s.", object=m.group(1), id=m.group(2))),
-]
+from .meta import field_label, object_label, option_label, stage_label
+
+if TYPE_CHECKING:
+    from crm_platform.core.errors import CRMError
+    from metadata import ObjectModel, TenantModel
+
+#: Field problems by code (``metadata.records``, ``metadata.field_types``).
+FIELD_MESSAGES: Mapping[str, Any] = {
+    "required": lazy_gettext("Required."),
+    "required_for_stage": lazy_gettext("Required to enter stage %(stage)s."),
+    "stage_requires": lazy_gettext("Stage %(stage)s requires: %(fields)s."),
+    "unknown_stage": lazy_gettext("Unknown stage %(stage)s; the stages are: %(stages)s."),
+    "dependent_choice": lazy_gettext("%(value)s is not allowed when %(field)s is %(controlling)s."),
+    "unknown_field": lazy_gettext("Unknown field."),
+    "system_field": lazy_gettext("A system field; it cannot be changed."),
+    "computed_field": lazy_gettext("Computed by the platform; it cannot be changed."),
+    "not_writable": lazy_gettext("You may not change this field."),
+    "no_pipeline": lazy_gettext("This object has no pipeline."),
+    "not_an_object": lazy_gettext("Not a record."),
+    "not_integer": lazy_gettext("Not a whole number."),
+    "not_number": lazy_gettext("Not a number."),
+    "not_boolean": lazy_gettext("Not yes or no."),
+    "not_date": lazy_gettext("Not a valid date."),
+    "not_datetime": lazy_gettext("Not a valid date and time."),
+    "not_email": lazy_gettext("Not a valid e-mail address."),
+    "not_url": lazy_gettext("Not a valid URL."),
+    "not_phone": lazy_gettext("Not a valid phone number."),
+    "not_text": lazy_gettext("Not text."),
+    "not_list": lazy_gettext("Not a list."),
+    "nul_character": lazy_gettext("Contains a NUL character."),
+    "invalid_unicode": lazy_gettext("Not valid Unicode text."),
+    "invalid_id": lazy_gettext("Not a valid id."),
+    "out_of_range": lazy_gettext("Out of the range this field can store."),
+    "min": lazy_gettext("Must be at least %(min)s."),
+    "max": lazy_gettext("Must be at most %(max)s."),
+    "between": lazy_gettext("Must be between %(min)s and %(max)s."),
+    "max_length": lazy_gettext("At most %(max)s characters."),
+    "pattern": lazy_gettext("Does not match the pattern %(pattern)s."),
+    "choice": lazy_gettext("Must be one of: %(choices)s."),
+    "lookup_not_found": lazy_gettext("%(object)s #%(id)s does not exist."),
+    "user_not_found": lazy_gettext("User #%(id)s does not exist."),
+    "unique": lazy_gettext("Already used by %(object)s #%(id)s."),
+    "unique_race": lazy_gettext("Must be unique: another record with this value was saved at the same time."),
+    "duplicate_in_batch": lazy_gettext("%(value)s occurs more than once."),
+    "current_version": lazy_gettext("The current version is %(version)s."),
+    "outside_scope": lazy_gettext("Outside your scope (%(scope)s)."),
+    "formula_failed": lazy_gettext("The formula failed: %(error)s"),
+    "formula_out_of_range": lazy_gettext("The formula's result %(value)s is out of range."),
+}
+
+#: Whole errors by reason.
+REASONS: Mapping[str, Any] = {
+    "stale_version": lazy_gettext(
+        "This %(object)s was changed by someone else (version %(current)s, yours is %(sent)s); reload it and try again."),
+    "changed_concurrently": lazy_gettext("This %(object)s was changed at the same time; reload it and try again."),
+    "not_unique": lazy_gettext("%(field)s must be unique: %(value)s is already used by %(object)s #%(id)s."),
+    "unique_race": lazy_gettext("A %(object)s with the same unique value was saved at the same time; try again."),
+    "record_not_found": lazy_gettext("%(object)s #%(id)s does not exist."),
+    "no_such_record": lazy_gettext("Record %(id)s does not exist."),
+    "no_such_object": lazy_gettext("Object %(object)s does not exist."),
+    "update_outside_scope": lazy_gettext("You may not change this %(object)s."),
+    "delete_outside_scope": lazy_gettext("You may not delete this %(object)s."),
+    "action_not_allowed": lazy_gettext("You may not %(action)s %(object)s records."),
+    "owner_outside_scope": lazy_gettext("You may not %(action)s %(object)s records owned by that user."),
+    "read_only_fields": lazy_gettext("These fields cannot be changed: %(fields)s."),
+    "still_referenced": lazy_gettext("This %(object)s is still referenced by %(count)s %(other)s record(s) through "
+                           "%(field)s; delete or re-point them first."),
+    "awaiting_approval": lazy_gettext("Locked: awaiting approval in %(process)s (step %(step)s) until the request is "
+                            "approved, rejected or recalled."),
+    "wrong_credentials": lazy_gettext("wrong e-mail or password"),
+    "inactive_account": lazy_gettext("this account is inactive"),
+    "account_locked": lazy_gettext("too many failed logins; the account is locked until %(time)s UTC"),
+}
+
+ACTIONS: Mapping[str, Any] = {
+    "read": lazy_gettext("read"), "create": lazy_gettext("create"), "update": lazy_gettext("change"),
+    "delete": lazy_gettext("delete"), "export": lazy_gettext("export"),
+}
+SCOPES: Mapping[str, Any] = {
+    "none": lazy_gettext("none"), "own": lazy_gettext("own records"), "team": lazy_gettext("team records"),
+    "all": lazy_gettext("all records"),
+}
 
 
-def translate(message: str) -> str:
-    for pattern, render in PATTERNS:
-        match = pattern.match(message)
-        if match:
-            return render(match)
-    return message
+class Context:
+    """What names in parameters are shown by: the error's object, and the tenant's other objects."""
+
+    def __init__(self, model: ObjectModel | None = None, objects: TenantModel | None = None) -> None:
+        self.model = model
+        self.objects = objects
+
+    def object(self, name: Any) -> str:
+        if self.model is not None and name == self.model.name:
+            return object_label(self.model)
+        other = self.objects.objects.get(name) if self.objects is not None else None
+        return object_label(other) if other is not None else str(name)
+
+    def field(self, name: Any) -> str:
+        return field_label(self.model, str(name)) if self.model is not None else str(name)
+
+    def option(self, field_name: Any, value: Any) -> str:
+        fd = self.model.fields.get(str(field_name)) if self.model is not None else None
+        return option_label(fd, value) if fd is not None and fd.options else str(value)
+
+    def stage(self, name: Any) -> str:
+        return stage_label(self.model, name) if self.model is not None else str(name)
+
+    def params(self, params: Mapping[str, Any], key: str | None) -> dict[str, Any]:
+        """Parameters with names replaced by labels in the user's language."""
+        shown = dict(params)
+        if "object" in shown:
+            shown["object"] = self.object(shown["object"])
+        if "other" in shown:
+            shown["other"] = self.object(shown["other"])
+        if "stage" in shown:
+            shown["stage"] = self.stage(shown["stage"])
+        if "stages" in shown:
+            shown["stages"] = ", ".join(self.stage(s) for s in shown["stages"])
+        if "fields" in shown:
+            shown["fields"] = ", ".join(self.field(f) for f in shown["fields"])
+        if "choices" in shown:
+            shown["choices"] = ", ".join(self.option(key, c) for c in shown["choices"])
+        if "controlling" in shown and "field" in shown:
+            shown["controlling"] = self.option(shown["field"], shown["controlling"])
+            shown["value"] = self.option(key, shown.get("value"))
+        if "field" in shown:
+            shown["field"] = self.field(shown["field"])
+        if "action" in shown:
+            shown["action"] = str(ACTIONS.get(shown["action"], shown["action"]))
+        if "scope" in shown:
+            shown["scope"] = str(SCOPES.get(shown["scope"], shown["scope"]))
+        return shown
+
+
+def _say(template: Any, params: Mapping[str, Any], fallback: str) -> str:
+    if template is None:
+        return fallback
+    try:
+        return str(template) % params
+    except (KeyError, TypeError, ValueError):
+        return fallback
+
+
+def field_message(problem: Mapping[str, Any], context: Context, key: str | None = None) -> str:
+    """One coded field problem in the user's language."""
+    params = context.params(problem.get("params") or {}, key)
+    return _say(FIELD_MESSAGES.get(problem.get("code", "")), params, str(problem.get("message", "")))
+
+
+def field_messages(exc: CRMError, context: Context) -> dict[str, list[str]]:
+    """The error's field messages, key by key, in the user's language."""
+    return {key: [field_message(p, context, _field_name(key)) for p in problems]
+            for key, problems in exc.field_problems().items()}
+
+
+def error_message(exc: CRMError, context: Context | None = None) -> str:
+    """The whole error in one line: its reason, or its coded field problems by field label, or (an
+    error that has neither, such as one the UI raised in the user's language) its message."""
+    context = context or Context()
+    template = REASONS.get(exc.reason or "")
+    if template is not None:
+        return _say(template, context.params(exc.params, None), exc.message)
+    messages = field_messages(exc, context) if exc.problems else {}
+    if messages:
+        return "; ".join(f"{context.field(_field_name(key))}: {m}" if key else m
+                         for key, texts in messages.items() for m in texts)
+    return exc.message
+
+
+def login_refusal(refusal: Mapping[str, Any]) -> str:
+    """The reason a login was refused (``crm_platform.core.users.authenticate_password``)."""
+    return _say(REASONS.get(refusal.get("code", "")), refusal.get("params") or {}, str(refusal.get("message", "")))
+
+
+def _field_name(key: str) -> str:
+    """``rows[2].amount`` and ``amount.0`` concern ``amount``."""
+    key = str(key)
+    if "]." in key:
+        key = key.split("].", 1)[1]
+    return key.split(".")[0].split("[")[0]
+
+
+__all__ = ["Context", "error_message", "field_message", "field_messages", "login_refusal"]

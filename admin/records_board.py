@@ -8,6 +8,7 @@ from typing import Any
 from flask import request
 from flask_admin import expose
 from flask_babel import format_decimal
+from flask_babel import gettext as _
 
 from crm_platform.core.errors import CRMError, ValidationError
 from metadata import RecordService, load_model
@@ -32,7 +33,7 @@ class BoardMixin:
                 model = service.object(object_name)
                 service.policy.require(model.name, "read")
                 if not model.has_pipeline:
-                    raise ValidationError(f"{object_name} has no pipeline", {"stage": ["no pipeline"]})
+                    raise ValidationError(_("This object has no pipeline."), {"stage": ["no pipeline"]})
             except CRMError as exc:
                 return render_error(exc)
             policy = service.policy

@@ -13,15 +13,17 @@ from flask import Response, current_app, flash, jsonify, redirect, request, url_
 from flask_admin import expose
 from flask_babel import gettext as _
 from flask_babel import ngettext
+from markupsafe import Markup
 
 from crm_platform.core.errors import CRMError, NotFound, ValidationError
 from metadata import RecordService, load_model, views
 
-from .bulk_edit import apply_bulk, bulk_fields, bulk_value
+from .bulk_edit import Refusal, apply_bulk, bulk_fields, bulk_value
 from .display import References, cell_renderer, plain_value, table_rows
 from .filters import cached_filters_json
+from .messages import error_message
 from .meta import field_label, list_columns, object_label, readable_fields, title_field
-from .ui import flash_error, json_error, render_error, ui_session
+from .ui import error_context, flash_error, json_error, render_error, ui_session
 
 LIST_PARAMETERS = ("q", "filter", "sort", "page", "per_page")
 PER_PAGE_CHOICES = (20, 50, 100, 200)
@@ -40,6 +42,20 @@ def list_arguments(source: Any, saved: dict[str, Any] | None = None) -> dict[str
         if values:
             arguments[key] = values
     return arguments
+
+
+def refusals_html(object_name: str, refused: list[Refusal]) -> Markup:
+    """The records bulk edit did not change, each by its title linked to it, with the reason."""
+    items = []
+    for refusal in refused:
+        if refusal.title is None:  # not readable: no title, no link
+            name = Markup("#{}").format(refusal.record_id)
+        else:
+            href = url_for(".show", object_name=object_name, record_id=refusal.record_id)
+            name = Markup('<a href="{}" class="alert-link" data-refused="{}">{}</a>').format(
+                href, refusal.record_id, refusal.title)
+        items.append(Markup("<li>{}: {}</li>").format(name, refusal.reason))
+    return Markup('{}<ul class="mb-0" data-bulk-refusals>{}</ul>').format(_("Not changed:"), Markup("").join(items))
 
 
 class ListMixin:
@@ -186,15 +202,15 @@ class ListMixin:
                     value = bulk_value(model.fields[name], request.form.get("value"))
                     updated, failed = apply_bulk(service, object_name, ids, name, value)
                     if failed:
-                        flash(_("Not changed: %(records)s", records="; ".join(
-                            f"#{i}: {r}" for i, r in failed)), "danger")
+                        flash(refusals_html(object_name, failed), "danger")
                     if not updated:
                         return redirect(back)
                     message = ngettext("%(num)d record updated.", "%(num)d records updated.", updated)
                 else:
                     raise ValidationError(_("Unknown bulk action."), {"action": ["unknown"]})
         except CRMError as exc:
-            flash(_("Nothing was changed: %(reason)s", reason=exc.message), "danger")
+            flash(_("Nothing was changed: %(reason)s", reason=error_message(exc, error_context(object_name))),
+                  "danger")
             return redirect(back)
         flash(message, "success")
         return redirect(back)

@@ -16,10 +16,11 @@ from crm_platform.core.tables import users
 from metadata import ObjectModel, RecordService, load_model
 
 from .display import References, render_value
-from .formgen import editable_fields, form_class, form_to_record, put_errors, record_to_form_data
+from .formgen import add_errors, editable_fields, form_class, form_to_record, put_errors, record_to_form_data
+from .messages import Context, error_message
 from .meta import field_label, form_sections, object_label, stage_label, title_field
 from .timeline import record_timeline
-from .ui import render_error, ui_session, wants_json
+from .ui import error_context, flash_error, render_error, ui_session, wants_json
 
 RELATED_ROWS = 5
 
@@ -79,14 +80,15 @@ class PagesMixin:
                         else:
                             saved = service.create(object_name, values)
                     except CRMError as exc:
-                        problems = [exc.message] if exc.status != 422 else []
-                        problems += put_errors(form, exc.details)
+                        context = Context(model, load_model(session))
+                        problems = [error_message(exc, context)] if exc.status != 422 else []
+                        problems += put_errors(form, exc, context)
                         if exc.status == 422 and not record_id:
-                            put_errors(form, {fd.name: [_("Required.")] for fd in fields
+                            add_errors(form, {fd.name: [_("Required.")] for fd in fields
                                               if fd.required and values.get(fd.name) in (None, "", [])
-                                              and not form[fd.name].errors})
+                                              and not form[fd.name].errors}, context)
                         if not problems and not any(form[f.name].errors for f in fields):
-                            problems = [exc.message]
+                            problems = [error_message(exc, context)]
                         raise _Rejected(self._render_form(session, model, form, record, fields, problems, owners),
                                         exc.status)
                     flash(_("%(object)s saved.", object=object_label(model)), "success")
@@ -250,7 +252,7 @@ class PagesMixin:
                 record = RecordService(session).get(object_name, record_id)
                 add_activity(session, object_name, record["id"], session.actor.user_id, document)
         except CRMError as exc:
-            flash(exc.message, "danger")
+            flash_error(exc, error_context(object_name))
         else:
             flash(_("Activity logged."), "success")
         return redirect(url_for(".show", object_name=object_name, record_id=record_id))
@@ -272,7 +274,7 @@ class PagesMixin:
                 model = RecordService(session).object(object_name)
                 RecordService(session).delete(object_name, record_id)
         except CRMError as exc:
-            flash(exc.message, "danger")
+            flash_error(exc, error_context(object_name))
             return redirect(url_for(".show", object_name=object_name, record_id=record_id))
         flash(_("%(object)s deleted.", object=object_label(model)), "success")
         return redirect(url_for(".index_view", object_name=object_name))
@@ -296,12 +298,14 @@ class PagesMixin:
         except CRMError as exc:
             missing = self._missing_fields(object_name, stage, exc)
             if wants_json():
-                body = {"error": {**exc.to_dict(), "missing": missing}}
+                # The board shows the message: in the user's language here (the REST API's stays English).
+                body = {"error": {**exc.to_dict(), "message": error_message(exc, error_context(object_name)),
+                                  "missing": missing}}
                 return jsonify(body), exc.status
             if missing:
                 flash(_("To enter this stage, fill in: %(fields)s", fields=", ".join(missing)), "danger")
             else:
-                flash(exc.message, "danger")
+                flash_error(exc, error_context(object_name))
             return redirect(url_for(".show", object_name=object_name, record_id=record_id))
         if wants_json():
             return jsonify({"id": saved["id"], "stage": saved.get("stage"), "version": saved.get("version")})

@@ -20,6 +20,9 @@ from crm_platform.core.errors import CRMError
 from crm_platform.core.permissions import AccessPolicy, access_policy
 from crm_platform.core.platform import get_platform
 from crm_platform.core.session import TenantSession, tenant_session
+from metadata import load_model
+
+from .messages import Context, error_message
 
 
 @contextmanager
@@ -67,12 +70,20 @@ class HomeView(SecuredMixin, AdminIndexView):
     """``/admin/``: the objects the user can read, pending approvals and shortcuts."""
 
 
-def render_error(exc: CRMError) -> Any:
-    """A CRM error raised in a page: an error page with the reason and the status."""
+def error_context(object_name: str) -> Context:
+    """Labels for an error about ``object_name``, read after its failed unit of work rolled back."""
+    with ui_session() as session:
+        tenant_model = load_model(session)
+        return Context(tenant_model.objects.get(object_name), tenant_model)
+
+
+def render_error(exc: CRMError, context: Context | None = None) -> Any:
+    """A CRM error raised in a page: an error page with the reason (in the user's language) and the status."""
     if wants_json():
         return json_error(exc)
-    return render_template("crm/error.html", error=exc, title=_("Something went wrong")), exc.status
+    return render_template("crm/error.html", error=exc, message=error_message(exc, context),
+                           title=_("Something went wrong")), exc.status
 
 
-def flash_error(exc: CRMError) -> None:
-    flash(exc.message, "danger")
+def flash_error(exc: CRMError, context: Context | None = None) -> None:
+    flash(error_message(exc, context), "danger")

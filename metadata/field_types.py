@@ -19,6 +19,7 @@ from marshmallow import ValidationError as MarshmallowError
 from marshmallow import fields as mm
 from marshmallow import validate
 
+from .field_errors import CodedErrors, coded_error, recoded
 from .sql_types import DelimitedList, UTCDateTime
 
 if TYPE_CHECKING:
@@ -30,7 +31,35 @@ TEXTAREA_MAX = 32000
 RICH_TEXT_MAX = 100000
 
 
-class Phone(mm.String):
+class String(CodedErrors, mm.String):
+    invalid_code = "not_text"
+
+
+class Email(CodedErrors, mm.Email):
+    invalid_code = "not_email"
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.validators[0] = recoded(self.validators[0], "not_email")
+
+
+class Url(CodedErrors, mm.Url):
+    invalid_code = "not_url"
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.validators[0] = recoded(self.validators[0], "not_url")
+
+
+class Date(CodedErrors, mm.Date):
+    invalid_code = "not_date"
+
+
+class List(CodedErrors, mm.List):
+    invalid_code = "not_list"
+
+
+class Phone(String):
     default_error_messages = {"invalid_phone": "Not a valid phone number."}
 
     def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> str:
@@ -40,22 +69,25 @@ class Phone(mm.String):
         return text
 
 
-class RichText(mm.String):
+class RichText(String):
     """HTML kept to a safe subset (no scripts, handlers or styles that run code)."""
 
     def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> str:
         return nh3.clean(super()._deserialize(value, attr, data, **kwargs))
 
 
-class StrictBoolean(mm.Boolean):
+class StrictBoolean(CodedErrors, mm.Boolean):
     """JSON booleans, plus the usual spellings in query strings and CSV files."""
 
+    invalid_code = "not_boolean"
     truthy = {True, "true", "True", "1", 1, "yes", "on"}
     falsy = {False, "false", "False", "0", 0, "no", "off"}
 
 
-class TextInteger(mm.Integer):
+class TextInteger(CodedErrors, mm.Integer):
     """An integer from JSON or text; refuses fractions (never truncates) and booleans."""
+
+    invalid_code = "not_integer"
 
     def _validated(self, value: Any) -> int:
         if isinstance(value, bool):
@@ -72,8 +104,10 @@ class TextInteger(mm.Integer):
         return super()._validated(value)
 
 
-class UTCAwareDateTime(mm.AwareDateTime):
+class UTCAwareDateTime(CodedErrors, mm.AwareDateTime):
     """An aware datetime that must still exist once moved to UTC (year 1 to 9999)."""
+
+    invalid_code = "not_datetime"
 
     def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> datetime:
         moment = super()._deserialize(value, attr, data, **kwargs)
@@ -87,17 +121,19 @@ def _clean_text(value: Any) -> None:
     """Refuse what no database stores: NUL characters and lone surrogates."""
     if isinstance(value, str):
         if "\x00" in value:
-            raise MarshmallowError("Contains a NUL character.")
+            raise coded_error("Contains a NUL character.", "nul_character")
         try:
             value.encode("utf-8")
         except UnicodeEncodeError:
-            raise MarshmallowError("Not valid Unicode text.") from None
+            raise coded_error("Not valid Unicode text.", "invalid_unicode") from None
     elif isinstance(value, list):
         for item in value:
             _clean_text(item)
 
 
-class TextDecimal(mm.Decimal):
+class TextDecimal(CodedErrors, mm.Decimal):
+    invalid_code = "not_number"
+
     def _validated(self, value: Any) -> Decimal:
         if isinstance(value, bool):
             raise self.make_error("invalid", input=value)
@@ -105,7 +141,8 @@ class TextDecimal(mm.Decimal):
 
 
 def _length(fd: FieldDef, ceiling: int, default: int | None = None) -> list[Any]:
-    return [validate.Length(max=min(fd.max_length or default or ceiling, ceiling))]
+    limit = min(fd.max_length or default or ceiling, ceiling)
+    return [recoded(validate.Length(max=limit), "max_length", max=limit)]
 
 
 def magnitude_limit(type_name: str, fd: FieldDef) -> int | None:
@@ -128,25 +165,33 @@ def fits_column(type_name: str, fd: FieldDef, value: Any) -> bool:
 
 def _bounds(type_name: str, fd: FieldDef) -> list[Any]:
     limit = magnitude_limit(type_name, fd)
-    return [validate.Range(min=-limit, max=limit, min_inclusive=False, max_inclusive=False,
-                           error="Out of the range this field can store.")] if limit else []
+    return [recoded(validate.Range(min=-limit, max=limit, min_inclusive=False, max_inclusive=False,
+                                   error="Out of the range this field can store."), "out_of_range")] if limit else []
+
+
+def bounds_check(low: Any, high: Any) -> Callable[[Any], Any]:
+    """An inclusive range whose refusal says which bound: ``min``, ``max`` or ``between``."""
+    code = "between" if low is not None and high is not None else ("min" if low is not None else "max")
+    return recoded(validate.Range(min=low, max=high), code, min=low, max=high)
 
 
 def _range(fd: FieldDef) -> list[Any]:
-    limit = magnitude_limit(fd.type, fd)
-    bounds = [validate.Range(min=-limit, max=limit, min_inclusive=False, max_inclusive=False,
-                             error="Out of the range this field can store.")] if limit else []
+    bounds = _bounds(fd.type, fd)
     if fd.min is None and fd.max is None:
         return bounds
-    return [*bounds, validate.Range(min=fd.min, max=fd.max)]
+    return [*bounds, bounds_check(fd.min, fd.max)]
 
 
 def _pattern(fd: FieldDef) -> list[Any]:
-    return [validate.Regexp(fd.pattern, error=f"Does not match the pattern {fd.pattern}.")] if fd.pattern else []
+    if not fd.pattern:
+        return []
+    return [recoded(validate.Regexp(fd.pattern, error=f"Does not match the pattern {fd.pattern}."), "pattern",
+                    pattern=fd.pattern)]
 
 
 def _choices(fd: FieldDef) -> list[Any]:
-    return [validate.OneOf([o["value"] for o in fd.options], error="Must be one of: {choices}.")]
+    values = [o["value"] for o in fd.options]
+    return [recoded(validate.OneOf(values, error="Must be one of: {choices}."), "choice", choices=values)]
 
 
 @dataclass(frozen=True)
@@ -190,7 +235,7 @@ class FieldType:
 
 
 def _text_field(
-    ceiling: int, field_class: type[mm.String] = mm.String, default: int | None = None
+    ceiling: int, field_class: type[mm.String] = String, default: int | None = None
 ) -> Callable[[FieldDef, bool], mm.Field]:
     def build(fd: FieldDef, strict: bool) -> mm.Field:
         validators = [*_length(fd, ceiling, default), *_pattern(fd)] if strict else []
@@ -217,11 +262,11 @@ def _date_bounds(fd: FieldDef, parse: Callable[[str], Any]) -> list[Any]:
         return []
     low = parse(fd.min) if isinstance(fd.min, str) else None
     high = parse(fd.max) if isinstance(fd.max, str) else None
-    return [validate.Range(min=low, max=high)]
+    return [bounds_check(low, high)]
 
 
 def _date_field(fd: FieldDef, strict: bool) -> mm.Field:
-    return mm.Date(allow_none=True, validate=_date_bounds(fd, date.fromisoformat) if strict else [])
+    return Date(allow_none=True, validate=_date_bounds(fd, date.fromisoformat) if strict else [])
 
 
 def _datetime_field(fd: FieldDef, strict: bool) -> mm.Field:
@@ -229,12 +274,12 @@ def _datetime_field(fd: FieldDef, strict: bool) -> mm.Field:
 
 
 def _choice_field(fd: FieldDef, strict: bool) -> mm.Field:
-    return mm.String(allow_none=True, validate=_choices(fd) if fd.options else [])
+    return String(allow_none=True, validate=_choices(fd) if fd.options else [])
 
 
 def _multi_choice_field(fd: FieldDef, strict: bool) -> mm.Field:
-    inner = mm.String(validate=_choices(fd) if fd.options else [])
-    return mm.List(inner, allow_none=True)
+    inner = String(validate=_choices(fd) if fd.options else [])
+    return List(inner, allow_none=True)
 
 
 MAX_ID = 2**63 - 1
@@ -242,7 +287,8 @@ MAX_ID = 2**63 - 1
 
 def id_field() -> mm.Field:
     """A record or user id: a positive 64-bit integer."""
-    return TextInteger(allow_none=True, validate=[validate.Range(min=1, max=MAX_ID, error="Not a valid id.")])
+    return TextInteger(allow_none=True, validate=[
+        recoded(validate.Range(min=1, max=MAX_ID, error="Not a valid id."), "invalid_id")])
 
 
 def _reference_field(fd: FieldDef, strict: bool) -> mm.Field:
@@ -321,17 +367,17 @@ FIELD_TYPES: Mapping[str, FieldType] = {
         ),
         FieldType(
             "email", "text", lambda fd: sa.String(254),
-            lambda fd, strict: mm.Email(allow_none=True) if strict else mm.String(allow_none=True),
+            lambda fd, strict: Email(allow_none=True) if strict else String(allow_none=True),
             lambda fd: {"type": "string", "format": "email"}, searchable=True,
         ),
         FieldType(
             "phone", "text", lambda fd: sa.String(40),
-            lambda fd, strict: Phone(allow_none=True) if strict else mm.String(allow_none=True),
+            lambda fd, strict: Phone(allow_none=True) if strict else String(allow_none=True),
             lambda fd: {"type": "string"}, searchable=True,
         ),
         FieldType(
             "url", "text", lambda fd: sa.String(2048),
-            lambda fd, strict: mm.Url(allow_none=True, schemes={"http", "https"}) if strict else mm.String(allow_none=True),
+            lambda fd, strict: Url(allow_none=True, schemes={"http", "https"}) if strict else String(allow_none=True),
             lambda fd: {"type": "string", "format": "uri"},
         ),
         FieldType(
@@ -357,7 +403,7 @@ FIELD_TYPES: Mapping[str, FieldType] = {
             frozenset({"expression", "result_type", "scale"}), computed=True,
         ),
         FieldType(
-            "autonumber", "text", lambda fd: sa.String(60), lambda fd, strict: mm.String(allow_none=True),
+            "autonumber", "text", lambda fd: sa.String(60), lambda fd, strict: String(allow_none=True),
             lambda fd: {"type": "string", "readOnly": True}, frozenset({"format"}), computed=True, searchable=True,
         ),
     )

@@ -23,7 +23,7 @@ from crm_platform.core.session import TenantSession
 from .conditions import TAGS_FIELD, FieldRef
 from .definitions import ObjectDef, formula_order, label_text
 from .fast_load import fast_converter, id_converter
-from .field_types import FIELD_TYPES, UTCAwareDateTime, deserialize_loose, id_field, kind_of, value_type_of
+from .field_types import FIELD_TYPES, String, UTCAwareDateTime, deserialize_loose, id_field, kind_of, value_type_of
 from .formulas import Formula
 from .sql_types import UTCDateTime
 from .store import VERSION_KEY, load_definitions, metadata_version
@@ -165,7 +165,7 @@ class ObjectModel:
         }
         declared["owner_id"] = id_field()
         if self.has_pipeline:
-            declared["stage"] = mm.String(allow_none=True)
+            declared["stage"] = String(allow_none=True)
         schema_class = Schema.from_dict(declared, name=f"{self.name}_record")
         return schema_class(unknown=RAISE)
 
@@ -243,7 +243,7 @@ class TenantModel:
     def object(self, name: str) -> ObjectModel:
         model = self.objects.get(name)
         if model is None:
-            raise NotFound(f"object {name!r} does not exist")
+            raise NotFound(f"object {name!r} does not exist", reason="no_such_object", params={"object": name})
         return model
 
     def referencing_lookups(self, target: str) -> list[tuple[str, str]]:

@@ -14,7 +14,9 @@ import sqlalchemy as sa
 from marshmallow import ValidationError as MarshmallowError
 from sqlalchemy.exc import IntegrityError
 
-from crm_platform.core.errors import Conflict, ExpressionError, NotFound, PermissionDenied, ValidationError
+from crm_platform.core.errors import (
+    Conflict, ExpressionError, FieldErrors, NotFound, PermissionDenied, ValidationError, problem,
+)
 from crm_platform.core.events import RECORD_CREATED, RECORD_DELETED, RECORD_UPDATED, STAGE_CHANGED
 from crm_platform.core.permissions import AccessPolicy, access_policy
 from crm_platform.core.session import TenantSession, utcnow
@@ -22,6 +24,7 @@ from crm_platform.core.tables import users
 
 from .definitions import label_text
 from .fast_load import SLOW
+from .field_errors import code_of, flat_messages
 from .field_types import fits_column
 from .model import WRITABLE_SYSTEM_FIELDS, ObjectModel, TenantModel, load_model
 from .query import ListQuery, list_records, parse_list_arguments, where_clause
@@ -133,7 +136,8 @@ class RecordService:
         scope = self.policy.require(model.name, "read")
         unreadable = self.policy.unreadable(model.name)
         if by not in model.table.c or by in unreadable:
-            raise ValidationError(f"cannot group {model.name} by {by}", {"by": ["unknown or unreadable field"]})
+            raise ValidationError(f"cannot group {model.name} by {by}", {"by": ["unknown or unreadable field"]},
+                                  problems={"by": [problem("unknown_field")]})
         summed = [n for n in sums if n in model.table.c and n not in unreadable]
         criteria = list(query.criteria)
         criterion = self.policy.criterion(self.session, model.table, scope)
@@ -177,7 +181,8 @@ class RecordService:
         else:
             row = self.conn.execute(sa.select(model.table).where(model.table.c.id == record_id, limit)).first()
         if row is None:
-            raise NotFound(f"{model.name} {record_id} does not exist")
+            raise NotFound(f"{model.name} {record_id} does not exist", reason="record_not_found",
+                           params={"object": model.name, "id": record_id})
         return row
 
     # -- writing -------------------------------------------------------------------------------
@@ -209,11 +214,11 @@ class RecordService:
                     if values.get(name) is not None:
                         if values[name] in seen[name]:
                             raise Conflict(f"{name} must be unique: {values[name]!r} occurs twice",
-                                           {name: ["duplicate within the batch"]})
+                                           {name: ["duplicate within the batch"]},
+                                           problems={name: [problem("duplicate_in_batch", value=values[name])]})
                         seen[name].add(values[name])
             except (ValidationError, Conflict, PermissionDenied) as exc:
-                raise type(exc)(f"rows[{index}]: {exc.message}",
-                                {f"rows[{index}].{k}": v for k, v in exc.details.items()}) from None
+                raise exc.rekeyed(f"rows[{index}]: {exc.message}", f"rows[{index}].") from None
             batch.append(values)
             if len(batch) >= batch_size:
                 created.extend(self._insert_batch(model, statement, batch))
@@ -264,7 +269,8 @@ class RecordService:
         row = self._row(model, record_id, self.policy.require(model.name, "read"))
         scope = self.policy.require(model.name, "update")
         if not self.policy.covers(self.session, scope, row.owner_id):
-            raise PermissionDenied(f"you may not update {model.name} {row.id}")
+            raise PermissionDenied(f"you may not update {model.name} {row.id}", reason="update_outside_scope",
+                                   params={"object": model.name, "id": row.id, "scope": scope})
         if isinstance(data, dict) and data.get("owner_id") is not None and data["owner_id"] != row.owner_id:
             self._check_owner(model, scope, data["owner_id"], "update")
         return self.policy.present(model.name, self._update_row(model, row, data))
@@ -276,18 +282,24 @@ class RecordService:
     def _update_row(self, model: ObjectModel, current_row: Any, data: Any) -> dict[str, Any]:
         self._guard(model, current_row.id, "update")
         if not isinstance(data, dict):
-            raise ValidationError("a record must be a JSON object", {"record": ["expected a JSON object"]})
+            raise ValidationError("a record must be a JSON object", {"record": ["expected a JSON object"]},
+                                  problems={"record": [problem("not_an_object")]})
         data = dict(data)
         expected_version = data.pop("version", None)
         current = dict(current_row._mapping)
         if expected_version is not None:
             if not isinstance(expected_version, int) or isinstance(expected_version, bool):
-                raise ValidationError("version must be an integer", {"version": ["must be an integer"]})
+                raise ValidationError("version must be an integer", {"version": ["must be an integer"]},
+                                      problems={"version": [problem("not_integer")]})
             if expected_version != current["version"]:
                 raise Conflict(
                     f"{model.name} {current['id']} was changed by someone else (version {current['version']}, "
                     f"you sent {expected_version}); reload it and try again",
                     {"version": [f"current version is {current['version']}"]},
+                    reason="stale_version",
+                    params={"object": model.name, "id": current["id"], "current": current["version"],
+                            "sent": expected_version},
+                    problems={"version": [problem("current_version", version=current["version"])]},
                 )
         changes = self._load(model, data, partial=True)
         merged = {**current, **changes}
@@ -303,7 +315,8 @@ class RecordService:
             lambda r: r.rowcount,
         )
         if rowcount != 1:
-            raise Conflict(f"{model.name} {current['id']} was changed concurrently; reload it and try again")
+            raise Conflict(f"{model.name} {current['id']} was changed concurrently; reload it and try again",
+                           reason="changed_concurrently", params={"object": model.name, "id": current["id"]})
         merged.update(changed)
         record, previous = model.dump(merged), model.dump(current)
         diff_keys = [k for k in changed if k not in ("updated_at", "updated_by", "version")]
@@ -326,7 +339,8 @@ class RecordService:
         row = self._row(model, record_id, self.policy.require(model.name, "read"))
         scope = self.policy.require(model.name, "delete")
         if not self.policy.covers(self.session, scope, row.owner_id):
-            raise PermissionDenied(f"you may not delete {model.name} {row.id}")
+            raise PermissionDenied(f"you may not delete {model.name} {row.id}", reason="delete_outside_scope",
+                                   params={"object": model.name, "id": row.id, "scope": scope})
         self._delete_row(model, row, set())
 
     def _delete_row(self, model: ObjectModel, row: Any, seen: set[tuple[str, int]]) -> None:
@@ -349,28 +363,32 @@ class RecordService:
 
     def _load(self, model: ObjectModel, data: Any, partial: bool) -> dict[str, Any]:
         if not isinstance(data, dict):
-            raise ValidationError("a record must be a JSON object", {"record": ["expected a JSON object"]})
-        denied: dict[str, list[str]] = {}
+            raise ValidationError("a record must be a JSON object", {"record": ["expected a JSON object"]},
+                                  problems={"record": [problem("not_an_object")]})
+        denied = FieldErrors()
         unwritable = self.policy.unwritable(model.name)
         for key in data:
             if key in READ_ONLY_SYSTEM_FIELDS:
-                denied[key] = ["system field; it cannot be written"]
+                denied.add(key, "system field; it cannot be written", "system_field")
             elif key in model.fields and model.fields[key].computed:
-                denied[key] = [f"{model.fields[key].type} field; it is computed and cannot be written"]
+                ftype = model.fields[key].type
+                denied.add(key, f"{ftype} field; it is computed and cannot be written", "computed_field", type=ftype)
             elif key in unwritable:
-                denied[key] = ["you may not write this field"]
+                denied.add(key, "you may not write this field", "not_writable")
         if denied:
             raise PermissionDenied(
-                "read-only fields: " + ", ".join(f"{k} ({v[0]})" for k, v in denied.items()), denied
+                "read-only fields: " + ", ".join(f"{k} ({v[0]})" for k, v in denied.details.items()), denied.details,
+                reason="read_only_fields", params={"fields": list(denied.details)}, problems=denied.problems,
             )
         if "stage" in data and not model.has_pipeline:
-            raise ValidationError(f"{model.name} has no pipeline", {"stage": [f"{model.name} has no pipeline"]})
+            raise ValidationError(f"{model.name} has no pipeline", {"stage": [f"{model.name} has no pipeline"]},
+                                  problems={"stage": [problem("no_pipeline", object=model.name)]})
         # The schema's own fields, driven directly: Schema.load's bookkeeping costs more than
         # the validation itself on this hot path, and every field-level message is kept.
         fields = model.record_fields
         fast = model.fast_converters
         values: dict[str, Any] = {}
-        details: dict[str, list[str]] = {}
+        errors = FieldErrors()
         for key, value in data.items():
             convert = fast.get(key)
             if convert is not None:
@@ -380,15 +398,16 @@ class RecordService:
                     continue
             field = fields.get(key)
             if field is None:
-                details[key] = ["unknown field"]
+                errors.add(key, "unknown field", "unknown_field")
                 continue
             try:
                 values[key] = field.deserialize(value)
             except MarshmallowError as exc:
-                messages = exc.messages
-                details[key] = [str(m) for m in (messages if isinstance(messages, list) else [messages])]
-        if details:
-            raise ValidationError(_summary(model, details), details)
+                for message in flat_messages(exc.messages):
+                    code, params = code_of(message)
+                    errors.add(key, str(message), code, **params)
+        if errors:
+            raise _invalid(model, errors)
         return values
 
     def _check_owner(self, model: ObjectModel, scope: str, owner_id: Any, action: str) -> None:
@@ -396,43 +415,45 @@ class RecordService:
             raise PermissionDenied(
                 f"you may not {action} {model.name} records owned by user {owner_id}",
                 {"owner_id": [f"outside your {scope} scope"]},
+                reason="owner_outside_scope", params={"object": model.name, "owner": owner_id, "action": action},
+                problems={"owner_id": [problem("outside_scope", scope=scope)]},
             )
 
     def _validate_values(
         self, model: ObjectModel, values: Mapping[str, Any], changed: Iterable[str], record_id: int | None
     ) -> None:
         changed = set(changed)
-        errors: dict[str, list[str]] = {}
+        errors = FieldErrors()
         for name in model.required:
             if (record_id is None or name in changed) and _is_empty(values.get(name)):
-                errors.setdefault(name, []).append("required")
+                errors.add(name, "required", "required")
         for fd in model.dependent_picklists:
-            controlling = values.get(fd.depends_on["field"])
+            controlling_field = fd.depends_on["field"]
+            controlling = values.get(controlling_field)
             value = values.get(fd.name)
             allowed = fd.depends_on["values"].get(controlling) if controlling is not None else None
             if value is not None and allowed is not None and value not in allowed:
-                errors.setdefault(fd.name, []).append(
-                    f"{value!r} is not allowed when {fd.depends_on['field']} is {controlling!r}"
-                )
+                errors.add(fd.name, f"{value!r} is not allowed when {controlling_field} is {controlling!r}",
+                           "dependent_choice", value=value, field=controlling_field, controlling=controlling)
         if model.has_pipeline and "stage" in changed:
             stage = values.get("stage")
             if stage is not None and stage not in model.stages:
-                errors.setdefault("stage", []).append(f"unknown stage {stage!r}; stages: {', '.join(model.stages)}")
+                errors.add("stage", f"unknown stage {stage!r}; stages: {', '.join(model.stages)}", "unknown_stage",
+                           stage=stage, stages=list(model.stages))
             elif stage is not None:
                 missing = [f for f in model.stages[stage].get("required_fields", []) if _is_empty(values.get(f))]
                 if missing:
-                    errors.setdefault("stage", []).append(
-                        f"stage {stage!r} requires: {', '.join(missing)}"
-                    )
+                    errors.add("stage", f"stage {stage!r} requires: {', '.join(missing)}", "stage_requires",
+                               stage=stage, fields=missing)
                     for name in missing:
-                        errors.setdefault(name, []).append(f"required to enter stage {stage!r}")
+                        errors.add(name, f"required to enter stage {stage!r}", "required_for_stage", stage=stage)
         if errors:
-            raise ValidationError(_summary(model, errors), errors)
+            raise _invalid(model, errors)
         self._check_references(model, values, changed)
         self._check_unique(model, values, changed, record_id)
 
     def _check_references(self, model: ObjectModel, values: Mapping[str, Any], changed: set[str]) -> None:
-        errors: dict[str, list[str]] = {}
+        errors = FieldErrors()
         checks = [(fd.name, fd.type, fd.target) for fd in model.lookups]
         checks.append(("owner_id", "user", None))
         for name, ftype, target in checks:
@@ -446,10 +467,13 @@ class RecordService:
             else:
                 statement = self.model.object(target).exists_statement
             if self.conn.execute(statement, {"_id": value}).first() is None:
-                what = "user" if ftype == "user" else f"{target} record"
-                errors.setdefault(name, []).append(f"{what} {value} does not exist")
+                if ftype == "user":
+                    errors.add(name, f"user {value} does not exist", "user_not_found", id=value)
+                else:
+                    errors.add(name, f"{target} record {value} does not exist", "lookup_not_found",
+                               object=target, id=value)
         if errors:
-            raise ValidationError(_summary(model, errors), errors)
+            raise _invalid(model, errors)
 
     def _check_unique(self, model: ObjectModel, values: Mapping[str, Any], changed: set[str], record_id: int | None) -> None:
         for name in model.unique:
@@ -465,6 +489,8 @@ class RecordService:
                 raise Conflict(
                     f"{name} must be unique: {model.name} {existing} already has {value!r}",
                     {name: [f"already used by {model.name} {existing}"]},
+                    reason="not_unique", params={"object": model.name, "field": name, "value": value, "id": existing},
+                    problems={name: [problem("unique", object=model.name, id=existing, value=value)]},
                 )
 
     def _execute_unique(self, model: ObjectModel, statement: Any, parameters: Any, read: Callable[[Any], Any]) -> Any:
@@ -480,6 +506,8 @@ class RecordService:
             raise Conflict(
                 f"a {model.name} with the same unique value was saved at the same time; try again",
                 {name: ["must be unique"] for name in model.unique},
+                reason="unique_race", params={"object": model.name},
+                problems={name: [problem("unique_race")] for name in model.unique},
             ) from None
 
     def _compute_formulas(self, model: ObjectModel, values: dict[str, Any]) -> None:
@@ -487,10 +515,13 @@ class RecordService:
             try:
                 values[name] = formula.evaluate(values)
             except ExpressionError as exc:
-                raise ValidationError(f"formula {name!r}: {exc.message}", {name: [exc.message]}) from None
+                raise ValidationError(f"formula {name!r}: {exc.message}", {name: [exc.message]},
+                                      problems={name: [problem("formula_failed", error=exc.message)]}) from None
             if not fits_column(formula.result_type, model.fields[name], values[name]):
                 message = f"the formula's result {values[name]} is out of the range a {formula.result_type} can store"
-                raise ValidationError(f"formula {name!r}: {message}", {name: [message]})
+                raise ValidationError(f"formula {name!r}: {message}", {name: [message]},
+                                      problems={name: [problem("formula_out_of_range", value=values[name],
+                                                               type=formula.result_type)]})
 
     def _next_number(self, object_name: str, field_name: str) -> int:
         return self.conn.execute(NEXT_NUMBER, {"_object": object_name, "_field": field_name}).scalar_one()
@@ -517,6 +548,9 @@ class RecordService:
                     f"{model.name} {record_id} is referenced by {len(ids)} {other_name} record(s) "
                     f"through {other_name}.{field_name}; delete or re-point them first",
                     {"references": [f"{other_name} {i}" for i in ids[:20]]},
+                    reason="still_referenced",
+                    params={"object": model.name, "id": record_id, "count": len(ids), "other": other_name,
+                            "field": field_name},
                 )
             # Cascades follow the data model, not the reader's sharing, as in every CRM.
             for other_row in self.conn.execute(sa.select(other.table).where(other.table.c.id.in_(ids))).all():
@@ -536,10 +570,15 @@ def _record_id(value: Any) -> int:
     try:
         record_id = int(value)
     except (TypeError, ValueError):
-        raise NotFound(f"record {value!r} does not exist") from None
+        raise NotFound(f"record {value!r} does not exist", reason="no_such_record", params={"id": value}) from None
     if record_id < 1 or record_id > 2**63 - 1:
-        raise NotFound(f"record {value!r} does not exist")
+        raise NotFound(f"record {value!r} does not exist", reason="no_such_record", params={"id": value})
     return record_id
+
+
+def _invalid(model: ObjectModel, errors: FieldErrors) -> ValidationError:
+    return ValidationError(_summary(model, errors.details), errors.details, reason="invalid_record",
+                           params={"object": model.name}, problems=errors.problems)
 
 
 def _summary(model: ObjectModel, errors: Mapping[str, list[str]]) -> str:

@@ -544,7 +544,10 @@ def record_guard(session: TenantSession, object_name: str, record_id: int, actio
         raise Conflict(
             f"{object_name} {record_id} is locked: awaiting approval in {pending.process_name!r} "
             f"(request {pending.id}, step {pending.step_name!r}); it cannot be {verb} until the request is "
-            f"approved, rejected or recalled", {"approval": [f"request {pending.id} is pending"]})
+            f"approved, rejected or recalled", {"approval": [f"request {pending.id} is pending"]},
+            reason="awaiting_approval",
+            params={"object": object_name, "id": record_id, "process": pending.process_name, "request": pending.id,
+                    "step": pending.step_name, "action": action})
 
 
 def _objects_with_processes(session: TenantSession) -> frozenset[str]:

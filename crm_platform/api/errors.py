@@ -23,7 +23,7 @@ def error_response(code: str, message: str, status: int, details: dict | None = 
 def register_error_handlers(app: Flask, api: Blueprint) -> None:
     @api.errorhandler(CRMError)
     def handle_crm_error(exc: CRMError) -> tuple[Response, int]:
-        response = error_response(exc.code, exc.message, exc.status, exc.details)
+        response = jsonify({"error": exc.to_dict()}), exc.status
         if exc.status == 401:
             response[0].headers["WWW-Authenticate"] = 'Bearer realm="crm"'
         return response

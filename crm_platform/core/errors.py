@@ -3,11 +3,40 @@
 Every error a user can cause is a :class:`CRMError` carrying a stable ``code`` and an HTTP
 ``status``; the API maps them to JSON in one place (``crm_platform.api.errors``) and the CLI
 prints their message on one line. Exceptions stay picklable: Celery ships them across processes.
+
+The message is English. So that a UI can say the same in the user's language, an error may also
+carry a ``reason`` (a stable code of what went wrong, with ``params``) and, beside each English
+field message in ``details``, a coded ``problem`` (``{"code": "min", "params": {"min": 0}}``) in
+``problems``: a translation catalogue keyed by these codes renders them, with no parsing of English.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
+
+#: The code of a field message that was not given one (an unexpected message is still shown as is).
+UNCODED = "invalid"
+
+
+def json_param(value: Any) -> Any:
+    """A parameter as JSON carries it (errors go to API clients and across processes)."""
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [json_param(v) for v in value]
+    return str(value)
+
+
+def problem(code: str, **params: Any) -> dict[str, Any]:
+    """A coded field problem: what a translation catalogue needs to say it in any language."""
+    return {"code": code, "params": {k: json_param(v) for k, v in params.items()}}
 
 
 class CRMError(Exception):
@@ -16,19 +45,74 @@ class CRMError(Exception):
     code = "error"
     status = 400
 
-    def __init__(self, message: str, details: dict[str, Any] | None = None) -> None:
+    def __init__(self, message: str, details: dict[str, Any] | None = None, *, reason: str | None = None,
+                 params: Mapping[str, Any] | None = None,
+                 problems: Mapping[str, list[dict[str, Any]]] | None = None) -> None:
         super().__init__(message, details)
         self.message = message
         self.details = details or {}
+        #: What went wrong as a stable code (``stale_version``...), with the values to say it.
+        self.reason = reason
+        self.params = {k: json_param(v) for k, v in (params or {}).items()}
+        #: ``details``' messages as coded problems, key by key and in the same order.
+        self.problems = dict(problems or {})
 
     def __str__(self) -> str:
         return self.message
+
+    def __reduce__(self) -> Any:
+        return (_rebuild, (type(self), self.message, self.details, self.reason, self.params, self.problems))
+
+    def field_problems(self) -> dict[str, list[dict[str, Any]]]:
+        """Every detail as a coded problem; a message given none keeps its text (code ``invalid``)."""
+        coded: dict[str, list[dict[str, Any]]] = {}
+        for key, messages in self.details.items():
+            messages = messages if isinstance(messages, list) else [messages]
+            known = self.problems.get(key) or []
+            coded[key] = [
+                {**(known[i] if i < len(known) else problem(UNCODED)), "message": str(m)}
+                for i, m in enumerate(messages)
+            ]
+        return coded
+
+    def rekeyed(self, message: str, prefix: str) -> CRMError:
+        """The same error about an item of a batch: ``message`` and keys prefixed (``rows[3].amount``)."""
+        return type(self)(message, {f"{prefix}{k}": v for k, v in self.details.items()}, reason=self.reason,
+                          params=self.params, problems={f"{prefix}{k}": v for k, v in self.problems.items()})
 
     def to_dict(self) -> dict[str, Any]:
         body: dict[str, Any] = {"code": self.code, "message": self.message}
         if self.details:
             body["details"] = self.details
+        if self.reason:
+            body["reason"] = self.reason
+            if self.params:
+                body["params"] = self.params
+        if self.problems:
+            body["problems"] = self.problems
         return body
+
+
+def _rebuild(cls: type[CRMError], message: str, details: dict[str, Any], reason: str | None,
+             params: dict[str, Any], problems: dict[str, Any]) -> CRMError:
+    error = cls.__new__(cls)
+    CRMError.__init__(error, message, details, reason=reason, params=params, problems=problems)
+    return error
+
+
+class FieldErrors:
+    """Collects field messages with their coded problems, then raises them at once."""
+
+    def __init__(self) -> None:
+        self.details: dict[str, list[str]] = {}
+        self.problems: dict[str, list[dict[str, Any]]] = {}
+
+    def add(self, key: str, message: str, code: str, **params: Any) -> None:
+        self.details.setdefault(key, []).append(message)
+        self.problems.setdefault(key, []).append(problem(code, **params))
+
+    def __bool__(self) -> bool:
+        return bool(self.details)
 
 
 class ValidationError(CRMError):

@@ -62,7 +62,8 @@ class AccessPolicy:
     def require(self, object_name: str, action: str) -> str:
         scope = self.scope(object_name, action)
         if scope == "none":
-            raise PermissionDenied(f"you may not {action} {object_name} records")
+            raise PermissionDenied(f"you may not {action} {object_name} records", reason="action_not_allowed",
+                                   params={"action": action, "object": object_name})
         return scope
 
     def readable_objects(self, names: Iterable[str]) -> list[str]:

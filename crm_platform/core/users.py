@@ -7,7 +7,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from .errors import Conflict, NotFound, ValidationError
+from .errors import Conflict, NotFound, ValidationError, problem
 from .session import TenantSession, utcnow
 from .tables import users
 
@@ -213,11 +213,13 @@ def _check_no_manager_cycle(session: TenantSession, user_id: int, manager_id: in
 
 
 def authenticate_password(session: TenantSession, email: str, password: str, max_failures: int = 5,
-                          lock_minutes: int = 15) -> tuple[Any | None, str]:
+                          lock_minutes: int = 15) -> tuple[Any | None, dict[str, Any] | None]:
     """Check a password; count failures and lock the account after ``max_failures`` in a row.
 
-    Answers ``(user, "")`` or ``(None, reason)`` rather than raising, so that the failure (and its
-    audit entry) is committed by the caller's unit of work.
+    Answers ``(user, None)`` or ``(None, refusal)`` rather than raising, so that the failure (and its
+    audit entry) is committed by the caller's unit of work. A refusal is a coded problem
+    (``wrong_credentials``, ``account_locked`` with ``time``, ``inactive_account``) with its
+    English ``message``.
     """
     from datetime import timedelta
 
@@ -229,7 +231,7 @@ def authenticate_password(session: TenantSession, email: str, password: str, max
     row = session.conn.execute(sa.select(users).where(users.c.email == normalized)).first()
     if row is None:
         session.audit("auth.login_failed", object="user", after={"email": normalized, "reason": "unknown user"})
-        return None, "wrong e-mail or password"
+        return None, _refusal("wrong e-mail or password", "wrong_credentials")
     locked_until = row.locked_until
     if locked_until is not None and locked_until.tzinfo is None:
         from datetime import timezone
@@ -237,10 +239,12 @@ def authenticate_password(session: TenantSession, email: str, password: str, max
         locked_until = locked_until.replace(tzinfo=timezone.utc)
     if locked_until is not None and locked_until > now:
         session.audit("auth.login_failed", object="user", record_id=row.id, after={"email": normalized, "reason": "locked"})
-        return None, f"too many failed logins; the account is locked until {locked_until:%H:%M} UTC"
+        until = f"{locked_until:%H:%M}"
+        return None, _refusal(f"too many failed logins; the account is locked until {until} UTC", "account_locked",
+                              time=until)
     if not row.active:
         session.audit("auth.login_failed", object="user", record_id=row.id, after={"email": normalized, "reason": "inactive"})
-        return None, "this account is inactive"
+        return None, _refusal("this account is inactive", "inactive_account")
     if not session.platform.passwords.verify(row.password_hash, password):
         failures = (row.failed_logins or 0) + 1
         values: dict[str, Any] = {"failed_logins": failures}
@@ -249,7 +253,11 @@ def authenticate_password(session: TenantSession, email: str, password: str, max
         session.conn.execute(users.update().where(users.c.id == row.id).values(**values))
         session.audit("auth.login_failed", object="user", record_id=row.id,
                       after={"email": normalized, "reason": "wrong password", "locked": "locked_until" in values})
-        return None, "wrong e-mail or password"
+        return None, _refusal("wrong e-mail or password", "wrong_credentials")
     session.conn.execute(users.update().where(users.c.id == row.id).values(failed_logins=0, locked_until=None))
     session.audit("auth.login", object="user", record_id=row.id, after={"email": normalized})
-    return row, ""
+    return row, None
+
+
+def _refusal(message: str, code: str, **params: Any) -> dict[str, Any]:
+    return {**problem(code, **params), "message": message}

@@ -234,7 +234,10 @@ def test_bulk_update_reports_each_refused_record(ui, sales):
     response = ui.post("/admin/records/deal/bulk/", {"ids": ["1", "2"], "action": "update", "field": "region",
                                                      "value": "nowhere"}, follow_redirects=True)
     page = response.get_data(as_text=True)
-    assert "Not changed: #1: Must be one of: east, north.; #2: Must be one of: east, north." in page
+    assert "Not changed:" in page
+    for record_id, title in ((1, "A"), (2, "B")):  # by title, linked to the record
+        assert (f'<a href="/admin/records/deal/{record_id}/" class="alert-link" data-refused="{record_id}">{title}</a>: '
+                "Region: Must be one of: East, North.") in page
     assert all(r["region"] is None for r in sales.api.get("/records/deal").get_json()["data"])
 
 
@@ -245,7 +248,8 @@ def test_bulk_update_applies_to_the_valid_records_and_names_the_others(rep, sale
     page = browser.post("/admin/records/deal/bulk/", {
         "ids": [str(mine["id"]), str(theirs["id"])], "action": "update", "field": "close_date",
         "value": "2026-03-01"}, follow_redirects=True).get_data(as_text=True)
-    assert "1 record updated." in page and f"#{theirs['id']}:" in page
+    # the rep may not read the other record: it is named by its id only, neither titled nor linked
+    assert "1 record updated." in page and f"<li>#{theirs['id']}: " in page and "Theirs" not in page
     assert sales.api.get(f"/records/deal/{mine['id']}").get_json()["close_date"] == "2026-03-01"
     assert sales.api.get(f"/records/deal/{theirs['id']}").get_json()["close_date"] is None
     refused = browser.post("/admin/records/deal/bulk/", {"ids": [str(mine["id"])], "action": "update",
@@ -519,7 +523,9 @@ def test_owner_picker_only_offers_users_the_scope_covers(sales, user_client):
     page = browser.text("/admin/records/deal/1/edit/")
     assert f'<option value="{mate}">' in page and f'<option value="{stranger}"' not in page
     refused = browser.post("/admin/records/deal/1/edit/", {"name": "Team deal", "owner_id": str(stranger)})
-    assert refused.status_code == 403 and "outside your team scope" in refused.get_data(as_text=True)
+    text = refused.get_data(as_text=True)
+    assert refused.status_code == 403 and "You may not change Deal records owned by that user." in text
+    assert "Owner: Outside your scope (team records)." in text
     assert sales.api.get("/records/deal/1").get_json()["owner_id"] == lead
     assert browser.post("/admin/records/deal/1/edit/", {"name": "Team deal", "owner_id": str(mate)}).status_code == 302
     assert sales.api.get("/records/deal/1").get_json()["owner_id"] == mate

@@ -666,3 +666,27 @@ def test_no_hostile_request_gets_a_500(api, contact):
             failures.append(f"{method} {path} {str(kwargs)[:120]} -> {response.status_code} {str(body)[:160]}")
     assert not failures, "\n".join(failures)
     assert api.get(f"/records/contact/{contact}").status_code == 200
+
+
+def test_record_errors_carry_codes_and_parameters_beside_the_messages(api, contact):
+    """Clients (and the admin UI's translations) read codes, not the English text."""
+    error = error_of(api.post("/records/contact", json={"age": 200, "region": "north", "interests": ["x"],
+                                                         "met_on": "soon"}), 422)
+    assert error["code"] == "validation_error" and error["reason"] == "invalid_record"
+    assert error["details"]["age"] == ["Must be greater than or equal to 0 and less than or equal to 150."]
+    assert error["problems"] == {
+        "age": [{"code": "between", "params": {"min": 0, "max": 150}}],
+        "region": [{"code": "choice", "params": {"choices": ["east", "west"]}}],
+        "interests": [{"code": "choice", "params": {"choices": ["vip", "new"]}}],
+        "met_on": [{"code": "not_date", "params": {}}],
+    }
+    error = error_of(api.post("/records/contact", json={"account": 99}), 422)
+    assert error["problems"] == {"account": [{"code": "lookup_not_found", "params": {"object": "account", "id": 99}}]}
+
+
+def test_stale_version_carries_its_reason(api, contact):
+    api.patch(f"/records/contact/{contact}", json={"age": 37})
+    error = error_of(api.patch(f"/records/contact/{contact}", json={"age": 38, "version": 1}), 409)
+    assert error["code"] == "conflict" and error["reason"] == "stale_version"
+    assert error["params"] == {"object": "contact", "id": contact, "current": 2, "sent": 1}
+    assert "was changed by someone else" in error["message"]

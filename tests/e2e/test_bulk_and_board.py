@@ -46,7 +46,9 @@ def test_bulk_edit_with_typed_pickers(page, browser, e2e_tenant):
     page.click("[data-bulk-update]")
     alert = page.locator(".alert-danger")
     alert.wait_for()
-    assert "Not changed: #1:" in alert.inner_text()
+    assert "Not changed:" in alert.inner_text()
+    assert "Campus network: Amount: Must be at least 0." in alert.inner_text()
+    assert alert.locator("a[data-refused='1']").get_attribute("href").endswith("/admin/records/deal/1/")
     shot(page, "bulk-edit-refused")
 
 

@@ -1,10 +1,19 @@
 """The same flow in Simplified Chinese: UI labels from the catalogue, object and field labels from
-the metadata's ``zh`` labels, validation messages translated."""
+the metadata's ``zh`` labels, validation messages translated (inline, in bulk-edit refusals), tags
+offered by the visual filter."""
 
 from __future__ import annotations
 
 from .conftest import drag, login, on_phone, records, shot, switch_language
 from .test_user_flow import setup_sales
+
+
+def tag_record(tenant, object_name, record_id, tag):
+    from crm_platform.core.session import Actor, tenant_session
+    from metadata.tags import add_tags
+
+    with tenant_session(tenant["platform"], tenant["slug"], Actor(tenant["admin_id"], "a", ("admin",))) as session:
+        add_tags(session, object_name, record_id, [tag])
 
 
 def test_chinese_ui_renders_the_same_flow(page, browser, e2e_tenant):
@@ -29,8 +38,9 @@ def test_chinese_ui_renders_the_same_flow(page, browser, e2e_tenant):
     page.fill("[name=amount]", "-1")
     page.click("[data-save]")
     page.wait_for_selector("[data-form-errors]")
-    assert "必填" in page.inner_text("[data-error-for=name]")
-    assert "不能小于 0" in page.inner_text("[data-error-for=amount]")
+    assert page.inner_text("[data-error-for=name]").strip() == "必填。"
+    assert page.inner_text("[data-error-for=amount]").strip() == "不能小于 0。"
+    assert "Must" not in page.inner_text("main") and "required" not in page.inner_text("main")
     shot(page, "zh-form-errors")
     page.fill("[name=name]", "智慧校园")
     page.fill("[name=amount]", "300000")
@@ -39,6 +49,40 @@ def test_chinese_ui_renders_the_same_flow(page, browser, e2e_tenant):
     page.wait_for_selector("[data-timeline]")
     assert "创建了记录" in page.inner_text("[data-timeline]") and "华北" in page.inner_text("main")
     shot(page, "zh-record")
+
+    # Bulk edit: each refused record named by its title, linked to it, the reason in Chinese.
+    page.goto(url + "/admin/records/deal/?sort=id")
+    boxes = page.locator('input[name="ids"]')
+    boxes.nth(0).check()
+    boxes.nth(1).check()
+    page.select_option("[data-bulk-field]", "amount")
+    page.fill('[data-bulk-input="amount"] input[type=number]', "-5")
+    page.click("[data-bulk-update]")
+    alert = page.locator(".alert-danger")
+    alert.wait_for()
+    assert "未修改：" in alert.inner_text()
+    assert "Campus network: 金额: 不能小于 0。" in alert.inner_text()
+    assert "Library system: 金额: 不能小于 0。" in alert.inner_text()
+    shot(page, "zh-bulk-edit-refused")
+    alert.locator("a[data-refused='2']").click()
+    page.wait_for_selector("[data-timeline]")
+    assert page.url.endswith("/admin/records/deal/2/")
+
+    # The visual filter offers the record's tags.
+    tag_record(e2e_tenant, "deal", 3, "重点")
+    page.goto(url + "/admin/records/deal/")
+    page.click("[data-filters-toggle]")
+    page.click("#crm-querybuilder [data-add=rule]")
+    rule = page.locator("#crm-querybuilder .rule-container").last
+    assert "标签" in rule.locator(".rule-filter-container select").inner_text()
+    rule.locator(".rule-filter-container select").select_option("_tags")
+    rule.locator(".rule-operator-container select").select_option("contains")
+    rule.locator(".rule-value-container input").fill("重点")
+    page.locator("#crm-querybuilder .rule-container").first.locator("[data-delete=rule]").click()
+    shot(page, "zh-list-tag-filter")
+    page.click("[data-apply-filter]")
+    page.wait_for_load_state()
+    assert page.locator("tbody tr td:nth-child(2)").all_inner_texts() == ["Student portal"]
 
     page.goto(url + "/admin/records/deal/board/")
     assert "资格确认" in page.inner_text("[data-board]")
