@@ -184,3 +184,33 @@ def test_dashboards_are_exported_and_installed_again(tenant_factory, tmp_path):
     expected["Mixed"]["widgets"] = expected["Mixed"]["widgets"][1:]
     assert _shape(target) == expected
     assert install(target, str(folder)).empty
+
+
+def _previous_release(root, name):
+    """A built-in pack as it was at 1.1.0: the same files without its dashboards."""
+    from templates_industry.registry import builtin_packs_path
+
+    folder = root / name
+    shutil.copytree(builtin_packs_path() / name, folder)
+    shutil.rmtree(folder / "dashboards")
+    manifest = (folder / "pack.yaml").read_text("utf-8").replace("version: 1.2.0", "version: 1.1.0", 1)
+    manifest = "\n".join(line for line in manifest.splitlines() if "dashboards/" not in line) + "\n"
+    (folder / "pack.yaml").write_text(manifest, "utf-8")
+    return folder
+
+
+def test_tenants_on_1_1_0_get_the_dashboards_as_an_upgrade(tenant, tmp_path):
+    from templates_industry import PackRegistry
+
+    old = PackRegistry()
+    old.add_folder(_previous_release(tmp_path, "crm_core"))
+    install(tenant, str(_previous_release(tmp_path, "retail")), registry=old)
+    assert _dashboards(tenant) == {}
+    plan = install(tenant, "retail", dry_run=True)
+    assert [(s.name, s.installed, s.version, s.action) for s in plan.packs] == [
+        ("crm_core", "1.1.0", "1.2.0", "upgrade"), ("retail", "1.1.0", "1.2.0", "upgrade")]
+    assert {(c.pack, c.kind, c.key, c.action) for c in plan.changes} == {
+        ("crm_core", "dashboard", "sales_overview", "create"), ("retail", "dashboard", "store_sales_overview", "create")}
+    install(tenant, "retail")
+    assert set(_dashboards(tenant)) == {"Sales overview / 销售总览", "Store sales overview / 门店销售总览"}
+    assert install(tenant, "retail").empty
