@@ -163,6 +163,11 @@ def plan_dashboards(planner: Planner, pack: Pack) -> None:
             row = state.shared_dashboard(source["name"])
         current = tenant_document(row, report_keys) if row is not None else None
         desired, written, skipped = _resolve(planner, pack, source)
+        if not desired["widgets"]:
+            # Nothing left to show is not worth a dashboard; untracked, so a later version may try again.
+            if not planner._settled(pack, KIND, key, source, current):
+                planner._change(pack, KIND, key, "keep", "none of its reports are in the tenant")
+            continue
         action, reason = planner._decide(pack, KIND, key, source, desired, current,
                                          ref=str(row.id) if row is not None else None)
         if action == "none":
@@ -173,11 +178,6 @@ def plan_dashboards(planner: Planner, pack: Pack) -> None:
         detail = f"{label_text(source['label'], 'zh') or source['name']}: {len(written['widgets'])} widgets"
         if skipped:
             detail += " (left out: " + "; ".join(skipped) + ")"
-        if not written["widgets"] and source["widgets"]:
-            # Nothing left to show: not worth a dashboard; recorded, so a later version may try again.
-            planner._change(pack, KIND, key, "keep", "none of its reports are in the tenant")
-            planner.plan.items.pop()
-            continue
         planner._change(pack, KIND, key, action, detail)
         if action == "create":
             planner.plan.ops.append(Op(pack.name, "create_dashboard", {"key": key, "document": written}))

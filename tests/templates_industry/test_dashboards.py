@@ -147,10 +147,13 @@ def test_a_widget_whose_report_the_tenant_deleted_is_left_out_and_said_so(tenant
     install(tenant, _pack(tmp_path / "v1", "1.0.0", DASHBOARDS_V1[1:2]))
     reports = {name: rid for rid, name in _report_names(tenant).items()}
     assert tenant.api.delete(f"/reports/{reports['Customers by city']}").status_code == 204
-    upgrade = _pack(tmp_path / "v2", "1.1.0", [*DASHBOARDS_V1[1:2], DASHBOARDS_V1[0]])
+    upgrade = _pack(tmp_path / "v2", "1.1.0", [*DASHBOARDS_V1[1:2], DASHBOARDS_V1[0], DASHBOARDS_V1[2]])
     plan = install(tenant, upgrade)
-    change = next(c for c in plan.changes if c.key == "visits")
-    assert change.action == "create" and "left out: widget 2: report customers_by_city is not in the tenant" in change.detail
+    changes = {c.key: c for c in plan.changes if c.kind == "dashboard"}
+    assert changes["visits"].action == "create"
+    assert "left out: widget 2: report customers_by_city is not in the tenant" in changes["visits"].detail
+    assert (changes["cities"].action, changes["cities"].detail) == ("keep", "none of its reports are in the tenant")
+    assert "Cities" not in _dashboards(tenant)
     assert [w["report"] for w in _shape(tenant)["Visits"]["widgets"]] == ["Visits by month"]
     assert install(tenant, upgrade).empty
 
