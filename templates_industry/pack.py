@@ -116,8 +116,8 @@ def _registry() -> Registry:
 
 @cache
 def validator(kind: str) -> Draft202012Validator:
-    """The validator of a file kind: pack, object, roles, access, field_access, rules, approvals, users,
-    sample_records (the schemas in ``templates_industry/schemas``)."""
+    """The validator of a file kind: pack, object, roles, access, field_access, rules, approvals, reports,
+    dashboards, users, sample_records (the schemas in ``templates_industry/schemas``)."""
     registry = _registry()
     schema = registry.contents(f"{SCHEMA_BASE}{kind}.schema.json")
     return Draft202012Validator(schema, registry=registry, format_checker=Draft202012Validator.FORMAT_CHECKER)
