@@ -43,6 +43,7 @@ def test_template_list(run):
 def test_validate_reports_every_problem_with_file_and_location():
     ok = CliRunner().invoke(main, ["template", "validate", "education"])
     assert ok.exit_code == 0 and "pack education 1.2.0 is valid" in ok.output
+    assert "2 reports, 1 dashboards" in ok.output.replace("\n", " ")
     bad = CliRunner().invoke(main, ["template", "validate", str(FIXTURES / "bad" / "many_errors")])
     assert bad.exit_code == 1
     lines = bad.stderr.strip().splitlines()
@@ -78,6 +79,8 @@ def test_tenant_create_with_a_template_then_install_export_and_list(run, tmp_pat
     assert exported.exit_code == 0, exported.output
     assert (out / "pack.yaml").is_file() and (out / "objects" / "student.yaml").is_file()
     assert (out / "objects" / "store.yaml").is_file() and (out / "security" / "access.csv").is_file()
+    assert "7 reports, 3 dashboards" in exported.output.replace("\n", " ")
+    assert (out / "dashboards" / "dashboards.yaml").is_file()
 
 
 def test_install_errors_are_clear_and_exit_non_zero(run):
