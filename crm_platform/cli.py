@@ -358,7 +358,8 @@ def template_validate(path: str) -> None:
     summary = pack.summary()
     console.print(f"{path}: pack [bold]{pack.name}[/] {pack.version_text} is valid: {len(summary['objects'])} objects, "
                   f"{len(summary['roles'])} roles, {summary['rules']} rules, {summary['approval_processes']} approval "
-                  f"processes, {summary['reports']} reports, {summary['sample_records']} sample records")
+                  f"processes, {summary['reports']} reports, {summary['dashboards']} dashboards, "
+                  f"{summary['sample_records']} sample records")
 
 
 @template.command("install")
@@ -411,7 +412,10 @@ def template_export(ctx: click.Context, slug: str, output: str, name: str | None
         written = export_tenant(session, output, name=name, version=version)
     console.print(f"Exported {slug} as pack [bold]{written['pack']}[/] {written['version']} into {written['path']}: "
                   f"{written['objects']} objects, {written['roles']} roles, {written['rules']} rules, "
-                  f"{written['approval_processes']} approval processes, {written['reports']} reports")
+                  f"{written['approval_processes']} approval processes, {written['reports']} reports, "
+                  f"{written['dashboards']} dashboards")
+    for left_out in written["widgets_left_out"]:
+        console.print(f"  left out: {left_out}")
 
 
 # -- serving ------------------------------------------------------------------------------------

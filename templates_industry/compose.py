@@ -8,6 +8,7 @@ Stable keys (``kind`` / ``key``):
 - ``role`` / ``sales_rep`` (label and flags), ``access`` / ``sales_rep.lead`` (the permission row),
   ``field_access`` / ``advisor.client.id_number``
 - ``approval`` / ``quote.discount_approval``, ``rule`` / ``lead_round_robin`` (the pack's key)
+- ``report`` / ``leads_by_source``, ``dashboard`` / ``sales_overview`` (the pack's key)
 - ``user`` / ``wang.fang@example.com``, ``record`` / ``account:acc_huadong`` (sample data)
 """
 

@@ -1,5 +1,5 @@
 """Exporting a tenant's configuration as a pack: objects (fields, layouts, pipeline), roles with their
-permission tables, approval processes, rules and shared reports. Installing the export into an empty tenant
+permission tables, approval processes, rules, shared reports and shared dashboards. Installing the export into an empty tenant
 reproduces the same metadata. Records and users are data, not configuration: they are not exported."""
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from crm_platform.core.roles import ACTIONS
 from crm_platform.core.session import TenantSession
 
 from .compose import role_header
+from .dashboards import export_dashboards
 from .pack import MANIFEST, dump_yaml
 from .state import TenantState
 
@@ -58,10 +59,15 @@ def export_tenant(session: TenantSession, directory: str | Path, name: str | Non
     if rules:
         files["rules/rules.yaml"] = dump_yaml({"rules": rules})
         data.append("rules/rules.yaml")
-    reports = _reports(state)
+    report_keys: dict[int, str] = {}
+    reports = _reports(state, report_keys)
     if reports:
         files["reports/reports.yaml"] = dump_yaml({"reports": reports})
         data.append("reports/reports.yaml")
+    dashboards, widgets_left_out = export_dashboards(state, report_keys)
+    if dashboards:
+        files["dashboards/dashboards.yaml"] = dump_yaml({"dashboards": dashboards})
+        data.append("dashboards/dashboards.yaml")
     manifest = {
         "name": name,
         "version": version,
@@ -78,7 +84,8 @@ def export_tenant(session: TenantSession, directory: str | Path, name: str | Non
         target.write_text(text, encoding="utf-8")
     return {"pack": name, "version": version, "path": str(root), "files": sorted(files),
             "objects": len(state.definitions), "roles": len(state.roles), "rules": len(rules),
-            "approval_processes": len(state.approvals), "reports": len(reports)}
+            "approval_processes": len(state.approvals), "reports": len(reports),
+            "dashboards": len(dashboards), "widgets_left_out": widgets_left_out}
 
 
 def _object_document(document: dict[str, Any]) -> dict[str, Any]:
@@ -126,8 +133,9 @@ def _rules(state: TenantState) -> list[dict[str, Any]]:
     return exported
 
 
-def _reports(state: TenantState) -> list[dict[str, Any]]:
-    """The tenant's shared reports (private ones are their owners' own, not configuration)."""
+def _reports(state: TenantState, exported_keys: dict[int, str] | None = None) -> list[dict[str, Any]]:
+    """The tenant's shared reports (private ones are their owners' own, not configuration);
+    ``exported_keys`` gets each exported report's id -> key."""
     keys_by_id = {int(row.ref): key for (pack, kind, key), row in state.items.items() if kind == "report" and row.ref}
     used: set[str] = set()
     exported = []
@@ -139,6 +147,8 @@ def _reports(state: TenantState) -> list[dict[str, Any]]:
         while key in used:
             key, number = f"{base[:95]}_{number}", number + 1
         used.add(key)
+        if exported_keys is not None:
+            exported_keys[report.id] = key
         exported.append({"key": key, **{k: v for k, v in report.definition.items() if v is not None}})
     return exported
 

@@ -136,6 +136,17 @@ class Installer:
 
         update_report(self.session, access_policy(self.session), op.args["id"], op.args["document"])
 
+    def _create_dashboard(self, op: Op) -> None:
+        from .dashboards import create_pack_dashboard
+
+        created = create_pack_dashboard(self.session, op.args["document"], self.refs)
+        self.refs[(op.pack, "dashboard", op.args["key"])] = str(created)
+
+    def _update_dashboard(self, op: Op) -> None:
+        from .dashboards import update_pack_dashboard
+
+        update_pack_dashboard(self.session, op.args["id"], op.args["document"], self.refs)
+
     # -- sample data -----------------------------------------------------------------------------
 
     def _create_users(self, op: Op) -> None:
@@ -230,6 +241,10 @@ class Installer:
         if not plan.items and not self.refs:
             return
         after = TenantState.load(self.session)
+        # Reports written just now, so that dashboards read back name them by key.
+        after.new_report_refs = {int(ref): key[2] for key, ref in
+                                 [*(((i.pack, i.kind, i.key), i.ref) for i in plan.items), *self.refs.items()]
+                                 if key[1] == "report" and ref}
         versions = {step.name: step.version for step in plan.packs}
         rows: dict[tuple[str, str, str], dict[str, Any]] = {}
         forget: list[tuple[str, str, str]] = []

@@ -11,6 +11,7 @@ A pack is a folder::
     approvals/<any>.yaml        approval processes
     rules/<any>.yaml            workflow rules, each with a stable key
     reports/<any>.yaml          saved reports (shared), each with a stable key
+    dashboards/<any>.yaml       dashboards (shared) of report widgets, each with a stable key
     sample/users.csv            sample users (only with --with-sample-data)
     sample/<object>.csv         sample records (only with --with-sample-data)
 
@@ -44,7 +45,7 @@ if TYPE_CHECKING:
 
 MANIFEST = "pack.yaml"
 DATA_KINDS = {"objects": "object", "roles": "roles", "rules": "rules", "approvals": "approvals", "security": "security",
-              "reports": "reports"}
+              "reports": "reports", "dashboards": "dashboards"}
 USERS_FILE = "users.csv"
 MAX_FILE_BYTES = 5 * 1024 * 1024
 
@@ -99,11 +100,12 @@ WORKFLOW_SCHEMA_BASE = "https://crm-platform.local/schemas/workflow/"
 @cache
 def _registry() -> Registry:
     resources_list = []
-    for name in ("pack", "object", "object_extension", "roles", "access", "field_access", "rules", "approvals", "reports", "users", "sample_records"):
+    for name in ("pack", "object", "object_extension", "roles", "access", "field_access", "rules", "approvals", "reports", "dashboards", "users", "sample_records"):
         document = json.loads(resources.files("templates_industry").joinpath(f"schemas/{name}.schema.json").read_text("utf-8"))
         resources_list.append((document["$id"], Resource.from_contents(document)))
-    definitions = json.loads(resources.files("metadata").joinpath("schemas/definitions.schema.json").read_text("utf-8"))
-    resources_list.append((definitions["$id"], Resource.from_contents(definitions)))
+    for name in ("definitions", "dashboard"):
+        document = json.loads(resources.files("metadata").joinpath(f"schemas/{name}.schema.json").read_text("utf-8"))
+        resources_list.append((document["$id"], Resource.from_contents(document)))
     # The workflow engine's own schemas, under addresses of ours (they carry no $id).
     for name in ("rule", "approval_process"):
         document = json.loads(resources.files("workflow_engine").joinpath(f"schemas/{name}.schema.json").read_text("utf-8"))
@@ -114,8 +116,8 @@ def _registry() -> Registry:
 
 @cache
 def validator(kind: str) -> Draft202012Validator:
-    """The validator of a file kind: pack, object, roles, access, field_access, rules, approvals, users,
-    sample_records (the schemas in ``templates_industry/schemas``)."""
+    """The validator of a file kind: pack, object, roles, access, field_access, rules, approvals, reports,
+    dashboards, users, sample_records (the schemas in ``templates_industry/schemas``)."""
     registry = _registry()
     schema = registry.contents(f"{SCHEMA_BASE}{kind}.schema.json")
     return Draft202012Validator(schema, registry=registry, format_checker=Draft202012Validator.FORMAT_CHECKER)
@@ -265,6 +267,7 @@ class Pack:
     approvals: dict[str, Item] = field(default_factory=dict)
     rules: dict[str, Item] = field(default_factory=dict)
     reports: dict[str, Item] = field(default_factory=dict)
+    dashboards: dict[str, Item] = field(default_factory=dict)
     samples: list[SampleFile] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
     #: Objects whose file could not be read at all: known by name only, so that what refers to them
@@ -302,6 +305,7 @@ class Pack:
             "rules": len(self.rules),
             "approval_processes": len(self.approvals),
             "reports": len(self.reports),
+            "dashboards": len(self.dashboards),
             "sample_records": sum(len(s.rows) for s in self.samples if s.kind == "records"),
             "sample_users": sum(len(s.rows) for s in self.samples if s.kind == "users"),
         }
@@ -459,7 +463,8 @@ def _read_data_file(pack: Pack, file: str, where: str) -> None:
         else:
             pack.extensions[target] = Item(file, "", document)
         return
-    schema_kind = {"object": "object", "roles": "roles", "rules": "rules", "approvals": "approvals", "reports": "reports"}[kind]
+    schema_kind = {"object": "object", "roles": "roles", "rules": "rules", "approvals": "approvals", "reports": "reports",
+                   "dashboards": "dashboards"}[kind]
     found = schema_problems(schema_kind, document, file)
     pack.problems.extend(found)
     if kind == "object":
@@ -467,7 +472,8 @@ def _read_data_file(pack: Pack, file: str, where: str) -> None:
         return
     if not isinstance(document, dict):
         return
-    entries_key = {"roles": "roles", "rules": "rules", "approvals": "processes", "reports": "reports"}[kind]
+    entries_key = {"roles": "roles", "rules": "rules", "approvals": "processes", "reports": "reports",
+                   "dashboards": "dashboards"}[kind]
     bad_indexes = {_first_index(p.location, entries_key) for p in found}
     entries = document.get(entries_key)
     if not isinstance(entries, list):
@@ -482,11 +488,14 @@ def _read_data_file(pack: Pack, file: str, where: str) -> None:
             key, registry = entry["key"], pack.rules
         elif kind == "reports":
             key, registry = entry["key"], pack.reports
+        elif kind == "dashboards":
+            key, registry = entry["key"], pack.dashboards
         else:
             key, registry = f"{entry['object']}.{entry['name']}", pack.approvals
         if key in registry:
             previous = registry[key]
-            what = {"roles": "role", "rules": "rule key", "approvals": "approval process", "reports": "report key"}[kind]
+            what = {"roles": "role", "rules": "rule key", "approvals": "approval process", "reports": "report key",
+                    "dashboards": "dashboard key"}[kind]
             pack.problems.append(Problem(file, item_where, f"{what} {key!r} is already defined in {previous.file} ({previous.where})"))
             continue
         registry[key] = Item(file, item_where, entry)

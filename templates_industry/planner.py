@@ -44,6 +44,7 @@ from .compose import (
     rule_document,
     set_role_part,
 )
+from .dashboards import plan_dashboards
 from .pack import Pack, PackInvalid
 from .registry import PackRegistry, pack_registry
 from .state import TenantState
@@ -206,6 +207,7 @@ class Planner:
         self._plan_approvals(pack)
         self._plan_rules(pack)
         self._plan_reports(pack)
+        plan_dashboards(self, pack)
         self._forget_removed(pack)
         if self.with_sample_data:
             self._plan_samples(pack)
@@ -277,7 +279,7 @@ class Planner:
             declared |= set(extension_parts(item.document))
         declared |= set(pack_role_parts(pack))
         declared |= {("approval", key) for key in pack.approvals} | {("rule", key) for key in pack.rules}
-        declared |= {("report", key) for key in pack.reports}
+        declared |= {("report", key) for key in pack.reports} | {("dashboard", key) for key in pack.dashboards}
         for (name, kind, key) in list(self.state.items):
             if name == pack.name and kind not in ("user", "record") and (kind, key) not in declared:
                 self._record(pack, kind, key, None, forget=True)

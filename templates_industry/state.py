@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from crm_platform.core.session import TenantSession
 from crm_platform.core.tables import roles, users
 from metadata import load_model
+from metadata.dashboards import dashboards
 from metadata.reports import reports
 from workflow_engine.tables import rules
 
@@ -52,6 +53,14 @@ class ReportRow:
         return {**self.definition, "shared": self.shared}
 
 
+@dataclass(frozen=True)
+class DashboardRow:
+    id: int
+    name: str
+    definition: dict[str, Any]
+    shared: bool
+
+
 @dataclass
 class TenantState:
     definitions: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -59,6 +68,9 @@ class TenantState:
     rules: dict[int, RuleRow] = field(default_factory=dict)
     approvals: dict[str, tuple[Any, dict[str, Any]]] = field(default_factory=dict)
     reports: dict[int, ReportRow] = field(default_factory=dict)
+    dashboards: dict[int, DashboardRow] = field(default_factory=dict)
+    #: Report ids of stable keys not yet in ``items`` (written by the install in progress).
+    new_report_refs: dict[int, str] = field(default_factory=dict)
     items: dict[tuple[str, str, str], ItemRow] = field(default_factory=dict)
     installed: dict[str, dict[str, Any]] = field(default_factory=dict)
     users: dict[str, int] = field(default_factory=dict)
@@ -78,6 +90,9 @@ class TenantState:
         for row in conn.execute(sa.select(reports.c.id, reports.c.object, reports.c.name, reports.c.definition,
                                           reports.c.shared).order_by(reports.c.id)):
             state.reports[row.id] = ReportRow(row.id, row.object, row.name, row.definition, bool(row.shared))
+        for row in conn.execute(sa.select(dashboards.c.id, dashboards.c.name, dashboards.c.definition,
+                                          dashboards.c.shared).order_by(dashboards.c.id)):
+            state.dashboards[row.id] = DashboardRow(row.id, row.name, row.definition, bool(row.shared))
         for row in conn.execute(sa.select(pack_items)):
             state.items[(row.pack, row.kind, row.key)] = ItemRow(
                 row.pack, row.kind, row.key, row.ref, row.source_checksum, row.installed_checksum, row.version)
@@ -114,6 +129,17 @@ class TenantState:
                 return report
         return None
 
+    def shared_dashboard(self, name: str) -> DashboardRow | None:
+        for dashboard in self.dashboards.values():
+            if dashboard.shared and dashboard.name == name:
+                return dashboard
+        return None
+
+    def report_keys(self) -> dict[int, str]:
+        """Report id -> the stable key a pack installed it under (how pack dashboards name reports)."""
+        keys = {int(row.ref): key for (_, kind, key), row in self.items.items() if kind == "report" and row.ref}
+        return {**keys, **self.new_report_refs}
+
     def value(self, kind: str, key: str, ref: str | None = None) -> Any:
         """The tenant's current document for a stable key (None when it no longer exists)."""
         if kind in ("object", "field", "layout", "pipeline"):
@@ -129,6 +155,11 @@ class TenantState:
         if kind == "report":
             report = self.reports.get(int(ref)) if ref else None
             return report.document if report else None
+        if kind == "dashboard":
+            from .dashboards import tenant_document
+
+            dashboard = self.dashboards.get(int(ref)) if ref else None
+            return tenant_document(dashboard, self.report_keys()) if dashboard else None
         if kind == "approval":
             found = self.approvals.get(key)
             return found[1] if found else None

@@ -33,6 +33,7 @@ from .compose import (
     split_roles,
 )
 from .cache import PackCache
+from .dashboards import check_dashboards
 from .pack import MANIFEST, Pack, PackInvalid, Problem, schema_problems
 from .registry import PackRegistry
 
@@ -179,6 +180,7 @@ def _check_pack(pack: Pack, dependencies: list[Pack], cache: PackCache | None = 
             problems.extend(Problem(item.file, f"{item.where}.{path}", m) for m in messages)
     _check_rules(pack, model, approval_exists, problems)
     _check_reports(pack, model, problems)
+    check_dashboards(pack, dependencies, model, problems)
     _check_samples(pack, model, roles, base_sample, problems)
     return problems
 

@@ -8,6 +8,7 @@ from flask import Blueprint, jsonify
 
 from metadata import FIELD_TYPES, label_text, load_model
 
+from . import openapi_data
 from .context import unit_of_work
 
 ERROR_SCHEMA = {
@@ -135,6 +136,8 @@ def build_document(model: Any, tenant: str, policy: Any) -> dict[str, Any]:
         "get": {"summary": "List object definitions", "tags": ["metadata"], "responses": {"200": {"description": "definitions"}}},
         "post": {"summary": "Create an object", "tags": ["metadata"], "responses": {"201": {"description": "created"}, **errors}},
     }
+    components.update(openapi_data.components())
+    paths.update(openapi_data.paths({**errors, "400": {"description": "unreadable body", "content": _json("Error")}}))
     return {
         "openapi": "3.1.0",
         "info": {"title": f"CRM API ({tenant})", "version": str(model.version)},

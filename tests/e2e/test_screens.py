@@ -48,7 +48,7 @@ def test_install_a_pack_from_the_gallery(page, browser, e2e_tenant):
     assert page.locator("[data-plan] [data-kind=object]").count() == 1
     page.click("[data-install]")
     page.wait_for_selector(".alert-success")
-    assert page.locator("[data-pack=education] .badge", has_text="1.1.0").count() == 1
+    assert page.locator("[data-pack=education] .badge", has_text="1.2.0").count() == 1
     from .conftest import switch_language
 
     switch_language(page, "zh")

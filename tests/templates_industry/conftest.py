@@ -29,6 +29,7 @@ def install(handle: Any, reference: str, sample: bool = False, dry_run: bool = F
 def snapshot(handle: Any) -> dict[str, Any]:
     """Everything an install can change in a tenant, in comparable form."""
     from crm_platform.core.tables import meta_state, roles, users
+    from metadata.dashboards import dashboards
     from metadata.tables import autonumber_counters, object_definitions, record_tags, stage_history
     from templates_industry.tables import installed_packs, pack_items
     from workflow_engine.tables import approval_processes, approval_requests, rule_runs, rules, scheduled_jobs
@@ -56,6 +57,7 @@ def snapshot(handle: Any) -> dict[str, Any]:
         shot["approval_requests"] = len(rows(approval_requests, approval_requests.c.id))
         shot["users"] = sorted(r["email"] for r in rows(users, users.c.id))
         shot["meta_state"] = {r["key"]: r["value"] for r in rows(meta_state, meta_state.c.key)}
+        shot["dashboards"] = [(r["name"], r["definition"], r["shared"]) for r in rows(dashboards, dashboards.c.id)]
         shot["installed_packs"] = rows(installed_packs, installed_packs.c.name)
         shot["pack_items"] = len(rows(pack_items, pack_items.c.pack, pack_items.c.kind, pack_items.c.key))
         shot["counters"] = rows(autonumber_counters, autonumber_counters.c.object, autonumber_counters.c.field)

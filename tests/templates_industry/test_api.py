@@ -35,8 +35,8 @@ def test_install_applies_then_reinstall_is_empty(api):
     clients = api.get("/records/client?sort=client_number").json
     assert clients["meta"]["total"] == 7
     listed = {p["name"]: p for p in api.get("/templates").json["data"]}
-    assert listed["finance"]["installed_version"] == "1.1.0" and listed["finance"]["sample_data_loaded"] is True
-    assert listed["crm_core"]["installed_version"] == "1.1.0"
+    assert listed["finance"]["installed_version"] == "1.2.0" and listed["finance"]["sample_data_loaded"] is True
+    assert listed["crm_core"]["installed_version"] == "1.2.0"
     again = api.post("/templates/finance/install", json={"with_sample_data": True})
     assert again.status_code == 200 and again.json["empty"] is True and again.json["applied"] is False
     assert again.json["changes"] == []

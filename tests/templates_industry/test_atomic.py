@@ -68,3 +68,12 @@ def test_a_failing_role_step_leaves_no_table_behind(tenant, monkeypatch):
     with pytest.raises(ValidationError):
         install(tenant, "retail")
     assert snapshot(tenant) == before
+
+
+def test_a_failure_after_the_first_dashboard_rolls_back_the_dashboards_and_everything_else(tenant, monkeypatch):
+    before = snapshot(tenant)
+    calls = _fail_on(monkeypatch, "_create_dashboard", 2)
+    with pytest.raises(ValidationError, match="injected failure"):
+        install(tenant, "finance")
+    assert calls == ["crm_core", "finance"]  # crm_core's sales dashboard was written already
+    assert snapshot(tenant) == before and before["dashboards"] == []

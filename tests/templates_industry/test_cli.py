@@ -42,7 +42,8 @@ def test_template_list(run):
 
 def test_validate_reports_every_problem_with_file_and_location():
     ok = CliRunner().invoke(main, ["template", "validate", "education"])
-    assert ok.exit_code == 0 and "pack education 1.1.0 is valid" in ok.output
+    assert ok.exit_code == 0 and "pack education 1.2.0 is valid" in ok.output
+    assert "2 reports, 1 dashboards" in ok.output.replace("\n", " ")
     bad = CliRunner().invoke(main, ["template", "validate", str(FIXTURES / "bad" / "many_errors")])
     assert bad.exit_code == 1
     lines = bad.stderr.strip().splitlines()
@@ -58,16 +59,16 @@ def test_tenant_create_with_a_template_then_install_export_and_list(run, tmp_pat
                   "--admin-email", "boss@example.com", "--admin-password", "s3cret-pass")
     assert created.exit_code == 0, created.output
     assert f"Created tenant {name} with admin boss@example.com" in created.output
-    assert "crm_core 1.1.0 (install), education 1.1.0 (install)" in created.output
+    assert "crm_core 1.2.0 (install), education 1.2.0 (install)" in created.output
     listed = run("template", "list", "--tenant", name)
     assert listed.exit_code == 0 and "installed" in listed.output
-    # every pack's version (all at 1.1.0), and the two installed here
-    assert listed.output.count("1.1.0") == 4 + 2
+    # every pack's version (all at 1.2.0), and the two installed here
+    assert listed.output.count("1.2.0") == 4 + 2
 
     dry = run("template", "install", "retail", "--tenant", name, "--dry-run")
     assert dry.exit_code == 0, dry.output
     assert "store_inspection" in dry.output and "Dry run: nothing was changed." in dry.output
-    assert "crm_core 1.1.0 (unchanged), retail 1.1.0 (install)" in dry.output
+    assert "crm_core 1.2.0 (unchanged), retail 1.2.0 (install)" in dry.output
     applied = run("template", "install", "retail", "--tenant", name)
     assert applied.exit_code == 0 and f"Installed into {name}." in applied.output
     again = run("template", "install", "retail", "--tenant", name)
@@ -78,6 +79,8 @@ def test_tenant_create_with_a_template_then_install_export_and_list(run, tmp_pat
     assert exported.exit_code == 0, exported.output
     assert (out / "pack.yaml").is_file() and (out / "objects" / "student.yaml").is_file()
     assert (out / "objects" / "store.yaml").is_file() and (out / "security" / "access.csv").is_file()
+    assert "7 reports, 3 dashboards" in exported.output.replace("\n", " ")
+    assert (out / "dashboards" / "dashboards.yaml").is_file()
 
 
 def test_install_errors_are_clear_and_exit_non_zero(run):
@@ -132,7 +135,7 @@ def test_tenant_create_with_two_templates_shares_their_dependency(run):
     name = slug("two")
     created = run("tenant", "create", name, "--template", "finance", "--template", "retail")
     assert created.exit_code == 0, created.output
-    assert "crm_core 1.1.0 (install), finance 1.1.0 (install)" in created.output
-    assert "crm_core 1.1.0 (unchanged), retail 1.1.0 (install)" in created.output
+    assert "crm_core 1.2.0 (install), finance 1.2.0 (install)" in created.output
+    assert "crm_core 1.2.0 (unchanged), retail 1.2.0 (install)" in created.output
     listed = run("template", "list", "--tenant", name)
-    assert listed.output.count("1.1.0") == 4 + 3
+    assert listed.output.count("1.2.0") == 4 + 3

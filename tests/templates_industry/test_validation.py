@@ -109,13 +109,13 @@ def test_unknown_dependency():
 
 def test_dependency_version_not_available():
     assert _problems(FIXTURES / "bad" / "version_conflict") == [
-        "pack.yaml: dependencies[0]: crm_core>=2.0: no version of pack 'crm_core' satisfies >=2.0; available: 1.1.0"]
+        "pack.yaml: dependencies[0]: crm_core>=2.0: no version of pack 'crm_core' satisfies >=2.0; available: 1.2.0"]
 
 
 def test_dependencies_with_conflicting_ranges():
     problems = _problems(FIXTURES / "bad" / "conflicting_ranges")
     assert len(problems) == 1
-    assert "version conflict on crm_core 1.1.0" in problems[0]
+    assert "version conflict on crm_core 1.2.0" in problems[0]
     assert "conflicting_ranges needs crm_core<2,>=1.0" in problems[0] and "needs_old_core needs crm_core<1.0" in problems[0]
 
 
