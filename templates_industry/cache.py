@@ -38,6 +38,9 @@ class _Bounded:
             self._entries[key] = value
         return value
 
+    def values(self) -> list[Any]:
+        return list(self._entries.values())
+
     def __len__(self) -> int:
         return len(self._entries)
 
