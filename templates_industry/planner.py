@@ -308,7 +308,7 @@ class Planner:
                     if moved:
                         self._change(pack, "object", name, "keep", "deleted by the tenant; not re-created")
                     continue
-                new_docs[name] = copy.deepcopy(document)
+                new_docs[name] = document  # read only: ``_creation_ops`` copies what it changes
                 for (kind, key), value in parts.items():
                     self._record(pack, kind, key, checksum(value), refresh=True)
                 self._describe_new_object(pack, document)
