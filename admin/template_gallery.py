@@ -21,9 +21,11 @@ ACTION_LABELS = {"create": lazy_gettext("create"), "update": lazy_gettext("updat
 
 
 def _packs() -> list[Any]:
-    from templates_industry import PackRegistry
+    """The available packs, read through the app's pack cache (shared with the installer)."""
+    from crm_platform.core.platform import get_platform
+    from templates_industry import pack_registry
 
-    return PackRegistry().available()
+    return pack_registry(get_platform()).available()
 
 
 class TemplatesMixin:

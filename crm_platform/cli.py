@@ -114,7 +114,7 @@ def tenant_create(ctx: click.Context, slug: str, name: str | None, admin_email: 
     if bool(admin_email) != bool(admin_password):
         raise click.UsageError("--admin-email and --admin-password go together")
     platform = _platform(ctx)
-    registry = _pack_registry()
+    registry = _pack_registry(ctx)
     packs = [_open_pack(registry, reference) for reference in templates]
     created = create_tenant(platform, slug, name)
     plans = []
@@ -238,10 +238,11 @@ def token_create(ctx: click.Context, slug: str, email: str, name: str, read_only
 # -- template packs -----------------------------------------------------------------------------
 
 
-def _pack_registry() -> Any:
-    from templates_industry import PackRegistry
+def _pack_registry(ctx: click.Context) -> Any:
+    """A registry sharing the app's pack cache (the one the installer and the admin gallery use)."""
+    from templates_industry import pack_registry
 
-    return PackRegistry()
+    return pack_registry(_platform(ctx))
 
 
 def _open_pack(registry: Any, reference: str) -> Any:
@@ -336,7 +337,7 @@ def template_list(ctx: click.Context, slug: str | None) -> None:
             installed = installed_packs_of(session)
     columns = ["pack", "version", "label", "depends on", "objects", "rules"] + (["installed"] if slug else [])
     table = Table(*columns)
-    for pack in _pack_registry().available():
+    for pack in _pack_registry(ctx).available():
         row = [pack.name, pack.version_text, f"{label_text(pack.label)} / {label_text(pack.label, 'zh')}",
                ", ".join(str(d) for d in pack.dependencies) or "-", str(len(pack.objects)), str(len(pack.rules))]
         if slug:
@@ -377,7 +378,7 @@ def template_install(ctx: click.Context, pack: str, slug: str, dry_run: bool, wi
 
     platform = _platform(ctx)
     get_tenant(platform, slug)
-    registry = _pack_registry()
+    registry = _pack_registry(ctx)
     found = _open_pack(registry, pack)
     try:
         with tenant_session(platform, slug, Actor.system(), write=not dry_run) as session:

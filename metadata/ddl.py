@@ -48,7 +48,10 @@ def create_index(session: TenantSession, name: str, table_name: str, column: str
     """Index a column; ``include_owner`` appends ``owner_id`` so that lists restricted to some
     owners (team and own scopes) are answered from the index alone."""
     columns = [column, "owner_id"] if include_owner else [column]
-    operations(session).create_index(name, table_name, columns, unique=unique, schema=session.schema)
+    # A bare CREATE INDEX on a throwaway table (the schema comes from the connection's translate
+    # map, as for ``create_table``): what alembic would emit, without its per-call setup.
+    table = sa.Table(table_name, sa.MetaData(), *(sa.Column(c) for c in columns))
+    session.conn.execute(sa.schema.CreateIndex(sa.Index(name, *table.c, unique=unique)))
 
 
 def drop_index(session: TenantSession, name: str, table_name: str) -> None:

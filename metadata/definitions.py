@@ -11,7 +11,7 @@ import ast
 import json
 import keyword
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
@@ -59,6 +59,30 @@ def check_shape(kind: str, document: Any, prefix: str = "") -> None:
     if errors:
         first_path, first = next(iter(errors.items()))
         raise ValidationError(f"invalid {kind.replace('_', ' ')}: {first_path}: {first[0]}", errors)
+
+
+#: Entries a platform's memo of valid documents keeps before it starts over (bounds its memory).
+SHAPE_MEMO_SIZE = 1024
+
+
+def check_shape_once(kind: str, document: Any, valid: MutableMapping[Any, bool] | None, prefix: str = "") -> None:
+    """``check_shape``, skipped for a document already found valid (``valid``: a platform's memo keyed
+    by kind and canonical JSON; a pack's objects and layouts are installed into many tenants, and the
+    JSON Schema check of the same content always gives the same answer). Only successes are kept."""
+    if valid is None:
+        check_shape(kind, document, prefix)
+        return
+    try:
+        key = (kind, json.dumps(document, sort_keys=True, separators=(",", ":")))
+    except (TypeError, ValueError):  # not plain JSON: check every time
+        check_shape(kind, document, prefix)
+        return
+    if key in valid:
+        return
+    check_shape(kind, document, prefix)
+    if len(valid) >= SHAPE_MEMO_SIZE:
+        valid.clear()
+    valid[key] = True
 
 
 def _short(message: str) -> str:
@@ -181,16 +205,19 @@ def check_name(problems: Problems, path: str, name: str, what: str) -> None:
         problems.add(path, f"{what} name {name!r} is a reserved word; choose another name")
 
 
-def check_definitions(objects: Mapping[str, ObjectDef], changed: Iterable[str] | None = None) -> None:
-    """Check the meaning of the tenant's definitions; ``changed`` limits the checks to some objects."""
+def check_definitions(objects: Mapping[str, ObjectDef], changed: Iterable[str] | None = None,
+                      valid_shapes: MutableMapping[Any, bool] | None = None) -> None:
+    """Check the meaning of the tenant's definitions; ``changed`` limits the checks to some objects.
+    ``valid_shapes``: a memo of layouts already found well-shaped (see :func:`check_shape_once`)."""
     problems = Problems("definition")
     names = list(changed) if changed is not None else list(objects)
     for name in names:
-        _check_object(problems, objects[name], objects)
+        _check_object(problems, objects[name], objects, valid_shapes)
     problems.raise_if_any()
 
 
-def _check_object(problems: Problems, obj: ObjectDef, objects: Mapping[str, ObjectDef]) -> None:
+def _check_object(problems: Problems, obj: ObjectDef, objects: Mapping[str, ObjectDef],
+                  valid_shapes: MutableMapping[Any, bool] | None = None) -> None:
     check_name(problems, "name", obj.name, "object")
     seen: set[str] = set()
     for index, fd in enumerate(obj.fields):
@@ -209,7 +236,7 @@ def _check_object(problems: Problems, obj: ObjectDef, objects: Mapping[str, Obje
     if obj.pipeline is not None:
         _check_pipeline(problems, obj)
     for layout_name, layout in obj.layouts.items():
-        _check_layout(problems, f"layouts.{layout_name}", layout_name, layout, obj)
+        _check_layout(problems, f"layouts.{layout_name}", layout_name, layout, obj, valid_shapes)
 
 
 def _check_field(problems: Problems, path: str, fd: FieldDef, obj: ObjectDef, objects: Mapping[str, ObjectDef]) -> None:
@@ -364,10 +391,11 @@ def _check_pipeline(problems: Problems, obj: ObjectDef) -> None:
                 problems.add(f"pipeline.stages[{index}].required_fields", f"{required!r} is computed")
 
 
-def _check_layout(problems: Problems, path: str, name: str, layout: Any, obj: ObjectDef) -> None:
+def _check_layout(problems: Problems, path: str, name: str, layout: Any, obj: ObjectDef,
+                  valid_shapes: MutableMapping[Any, bool] | None = None) -> None:
     kind = "form_layout" if name.startswith("form") else "list_layout"
     try:
-        check_shape(kind, layout, prefix=path)
+        check_shape_once(kind, layout, valid_shapes, prefix=path)
     except ValidationError as exc:
         for key, messages in exc.details.items():
             for message in messages:

@@ -21,10 +21,10 @@ from crm_platform.core.events import METADATA_CHANGED
 from crm_platform.core.session import TenantSession, utcnow
 
 from . import ddl
-from .definitions import ObjectDef, check_definitions, check_shape
+from .definitions import ObjectDef, check_definitions, check_shape, check_shape_once
 from .field_types import FIELD_TYPES, deserialize_loose
 from .model import ObjectModel, TenantModel, field_column, index_name, load_model, publish_model, stage_column
-from .store import bump_version, delete_definition, save_definition
+from .store import bump_version, delete_definition, save_definition, save_definitions
 from .tables import autonumber_counters, stage_history
 
 #: Hook name: callables ``(session, change) -> list[str]`` naming definitions outside the metadata
@@ -39,8 +39,11 @@ CONVERTIBLE_TYPES = frozenset(
 )
 OFFENDERS_SHOWN = 20
 BATCH = 1000
-#: Documents found valid per platform (by content), for the shape check of object creation.
-SHAPE_CACHE_SIZE = 1024
+#: The platform cache of documents found well-shaped (by content), see ``check_shape_once``.
+VALID_SHAPES = "valid_shapes"
+#: The platform cache of compiled models of created objects (by definition), and its bound.
+NEW_OBJECT_MODELS = "new_object_models"
+NEW_OBJECT_MODELS_SIZE = 256
 
 
 class Designer:
@@ -54,23 +57,36 @@ class Designer:
     # -- objects -------------------------------------------------------------------------------
 
     def create_object(self, document: Any) -> dict[str, Any]:
-        self._check_shape("object", document)
-        name = document["name"]
-        if name in self.definitions:
-            raise Conflict(f"object {name!r} already exists", {"name": ["already exists"]})
-        obj = ObjectDef.from_document(copy.deepcopy(document))
-        self._check({**self.definitions, name: obj}, [name])
-        model = ObjectModel(obj, sa.MetaData())
-        ddl.create_table(self.session, model.table)
-        for column, unique in [("owner_id", False), *(("stage", False),) * model.has_pipeline]:
-            ddl.create_index(self.session, index_name(obj.table_name, column, unique), obj.table_name, column, unique)
-        for fd in obj.fields:
-            self._create_field_indexes(obj, fd)
-            if fd.type == "autonumber":
-                self._init_counter(obj.name, fd.name)
-        save_definition(self.session, obj, created=True)
-        self._committed("object.create", name, after=obj.document, compiled=model)
-        return obj.document
+        return self.create_objects([document])[0]
+
+    def create_objects(self, documents: list[Any]) -> list[dict[str, Any]]:
+        """Create several objects (in the order given, so a lookup's target comes first) in one
+        metadata change: one check of them all, one version bump and one model compile, rather than
+        one per object; each still gets its own audit entry and change event."""
+        objects: dict[str, ObjectDef] = {}
+        for document in documents:
+            self._check_shape("object", document)
+            name = document["name"]
+            if name in self.definitions or name in objects:
+                raise Conflict(f"object {name!r} already exists", {"name": ["already exists"]})
+            objects[name] = ObjectDef.from_document(copy.deepcopy(document))
+        if not objects:
+            return []
+        self._check({**self.definitions, **objects}, list(objects))
+        compiled: dict[str, ObjectModel] = {}
+        for name, obj in objects.items():
+            model = compiled[name] = self._compiled_new(obj)
+            ddl.create_table(self.session, model.table)
+            for column, unique in [("owner_id", False), *(("stage", False),) * model.has_pipeline]:
+                ddl.create_index(self.session, index_name(obj.table_name, column, unique), obj.table_name, column, unique)
+            for fd in obj.fields:
+                self._create_field_indexes(obj, fd)
+                if fd.type == "autonumber":
+                    self._init_counter(obj.name, fd.name)
+        save_definitions(self.session, list(objects.values()))
+        self._committed_many([("object.create", name, None, obj.document) for name, obj in objects.items()],
+                             compiled=compiled)
+        return [obj.document for obj in objects.values()]
 
     def update_object(self, name: str, patch: Any) -> dict[str, Any]:
         check_shape("object_patch", patch)
@@ -271,7 +287,7 @@ class Designer:
         return fd
 
     def _check(self, definitions: dict[str, ObjectDef], changed: Iterable[str]) -> None:
-        check_definitions(definitions, changed)
+        check_definitions(definitions, changed, self.session.platform.cache(VALID_SHAPES))
         self.definitions = definitions
 
     def _recompile(self, obj: ObjectDef) -> TenantModel:
@@ -280,35 +296,44 @@ class Designer:
         self.session.cache["model"] = self.model
         return self.model
 
-    def _check_shape(self, kind: str, document: Any) -> None:
-        """``check_shape``, skipped for a document already found valid on this platform (a pack's
-        objects are installed into many tenants; the schema check of the same content is the same)."""
+    def _compiled_new(self, obj: ObjectDef) -> ObjectModel:
+        """A new object's compiled model, shared on this platform by objects of the same definition:
+        a compiled model names no tenant and is never changed once built, and a pack creates the
+        same objects in every tenant it goes into (compiling one costs a few milliseconds)."""
         try:
-            key = (kind, json.dumps(document, sort_keys=True, separators=(",", ":")))
-        except (TypeError, ValueError):  # not plain JSON: check every time
-            check_shape(kind, document)
-            return
-        valid = self.session.platform.cache("valid_shapes")
-        if key in valid:
-            return
-        check_shape(kind, document)
-        if len(valid) >= SHAPE_CACHE_SIZE:
-            valid.clear()
-        valid[key] = True
+            key = json.dumps(obj.document, sort_keys=True, separators=(",", ":"))
+        except (TypeError, ValueError):
+            return ObjectModel(obj, sa.MetaData())
+        models = self.session.platform.cache(NEW_OBJECT_MODELS)
+        model = models.get(key)
+        if model is None:
+            model = ObjectModel(obj, sa.MetaData())
+            if len(models) >= NEW_OBJECT_MODELS_SIZE:
+                models.clear()
+            models[key] = model
+        return model
 
-    def _committed(self, action: str, object_name: str, before: Any = None, after: Any = None,
-                   compiled: ObjectModel | None = None) -> None:
+    def _check_shape(self, kind: str, document: Any) -> None:
+        """``check_shape``, skipped for a document already found valid on this platform."""
+        check_shape_once(kind, document, self.session.platform.cache(VALID_SHAPES))
+
+    def _committed(self, action: str, object_name: str, before: Any = None, after: Any = None) -> None:
+        self._committed_many([(action, object_name, before, after)])
+
+    def _committed_many(self, changes: list[tuple[str, str, Any, Any]],
+                        compiled: dict[str, ObjectModel] | None = None) -> None:
+        """Bump the version once for ``changes`` (action, object, before, after), then audit and
+        announce each; ``compiled``: models the caller has just built from these very definitions."""
         version = bump_version(self.session)
-        # The definitions in hand are what was just saved: compile from them, not from the database
-        # (reusing ``compiled``, the changed object's model when the caller has just built it).
-        self.model = TenantModel(version, dict(self.definitions), previous=self.model,
-                                 compiled={object_name: compiled} if compiled is not None else None)
+        # The definitions in hand are what was just saved: compile from them, not from the database.
+        self.model = TenantModel(version, dict(self.definitions), previous=self.model, compiled=compiled)
         self.session.cache["model"] = self.model
         if not self.session.cache.get("model_published"):
             self.session.cache["model_published"] = True
             self.session.after_commit(lambda session=self.session: publish_model(session))
-        self.session.audit(f"metadata.{action}", object=object_name, before=before, after=after)
-        self.session.publish(METADATA_CHANGED, object=object_name, extra={"action": action})
+        for action, object_name, before, after in changes:
+            self.session.audit(f"metadata.{action}", object=object_name, before=before, after=after)
+            self.session.publish(METADATA_CHANGED, object=object_name, extra={"action": action})
 
     def _hook_references(self, change: dict[str, Any]) -> list[str]:
         found: list[str] = []

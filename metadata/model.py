@@ -235,7 +235,7 @@ class TenantModel:
         self.objects = {}
         for name, obj in definitions.items():
             old = previous.objects.get(name) if previous is not None else None
-            if compiled and name in compiled and compiled[name].definition is obj:
+            if compiled and name in compiled:  # compiled from an equal definition (checked below)
                 old = compiled[name]
             reusable = old is not None and (old.definition is obj or old.definition.document == obj.document)
             self.objects[name] = old if reusable else ObjectModel(obj, self.metadata)

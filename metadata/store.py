@@ -46,6 +46,13 @@ def save_definition(session: TenantSession, obj: ObjectDef, created: bool = Fals
         )
 
 
+def save_definitions(session: TenantSession, objects: list[ObjectDef]) -> None:
+    """Insert the definitions of new objects in one statement."""
+    now = utcnow()
+    session.conn.execute(object_definitions.insert(), [
+        {"name": obj.name, "definition": obj.document, "created_at": now, "updated_at": now} for obj in objects])
+
+
 def delete_definition(session: TenantSession, name: str) -> None:
     session.conn.execute(object_definitions.delete().where(object_definitions.c.name == name))
 

@@ -38,17 +38,22 @@ class _Bounded:
             self._entries[key] = value
         return value
 
+    def values(self) -> list[Any]:
+        return list(self._entries.values())
+
     def __len__(self) -> int:
         return len(self._entries)
 
 
 class PackCache:
-    """Packs read (by folder, valid while the folder's files stay the same), check results (by the
+    """Packs read (by folder, valid while the folder's files stay the same), manifests, check results (by the
     folders and signatures of a pack and its dependencies) and compiled models (by content checksum).
     Everything handed out is shared: callers treat it as read-only."""
 
     def __init__(self, packs: int = 64, checks: int = 16, models: int = 16) -> None:
         self.packs: _Bounded = _Bounded(packs)
+        #: Manifests as read, by folder and the manifest's size and modification time (to list packs).
+        self.manifests: _Bounded = _Bounded(packs)
         self.checks: _Bounded = _Bounded(checks)
         self.models: _Bounded = _Bounded(models)
 

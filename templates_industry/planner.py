@@ -25,9 +25,10 @@ from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
 from crm_platform.core.errors import NotFound, ValidationError
-from crm_platform.core.roles import ADMIN_ROLE, check_role
+from crm_platform.core.roles import ADMIN_ROLE, VALID_ROLE_SHAPES, check_role
 from crm_platform.core.session import TenantSession
 from metadata.definitions import ObjectDef, check_definitions, label_text
+from metadata.designer import VALID_SHAPES
 from metadata.model import TenantModel
 
 from . import approvals
@@ -309,7 +310,7 @@ class Planner:
                     if moved:
                         self._change(pack, "object", name, "keep", "deleted by the tenant; not re-created")
                     continue
-                new_docs[name] = copy.deepcopy(document)
+                new_docs[name] = document  # read only: ``_creation_ops`` copies what it changes
                 for (kind, key), value in parts.items():
                     self._record(pack, kind, key, checksum(value), refresh=True)
                 self._describe_new_object(pack, document)
@@ -331,9 +332,10 @@ class Planner:
         plan.ops.extend(late_ops)
         if changed:
             definitions = {n: ObjectDef.from_document(d) for n, d in state.definitions.items()}
+            valid_shapes = self.session.platform.cache(VALID_SHAPES)
             for name in changed:
                 try:
-                    check_definitions(definitions, [name])
+                    check_definitions(definitions, [name], valid_shapes)
                 except ValidationError as exc:
                     for path, messages in exc.details.items():
                         for message in messages:
@@ -476,7 +478,7 @@ class Planner:
             if not touched:
                 continue
             try:
-                check_role(document, known_fields)
+                check_role(document, known_fields, self.session.platform.cache(VALID_ROLE_SHAPES))
             except ValidationError as exc:
                 for path, messages in exc.details.items():
                     for message in messages:

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
@@ -75,12 +75,24 @@ class PackRegistry:
                 if folder in seen:
                     continue
                 seen.add(folder)
-                manifest, problems = read_manifest(folder)
+                manifest = self._manifest(folder)
                 if manifest is None or not isinstance(manifest.get("name"), str) or not isinstance(manifest.get("version"), str):
                     continue
                 found.append(Candidate(manifest["name"], manifest["version"], folder))
             self._candidates = found
         return self._candidates
+
+    def _manifest(self, folder: Path) -> dict[str, Any] | None:
+        """A folder's manifest as read, through the cache while the manifest file is unchanged."""
+        try:
+            stat = (folder / MANIFEST).stat()
+        except OSError:
+            return None
+        key = (folder, stat.st_size, stat.st_mtime_ns)
+        if key in self.cache.manifests:
+            return self.cache.manifests.get(key)
+        manifest, _ = read_manifest(folder)
+        return self.cache.manifests.put(key, manifest)
 
     def available(self) -> list[Pack]:
         """The best version of each available pack, by name."""

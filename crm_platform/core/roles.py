@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -44,12 +44,29 @@ def _validator() -> Draft202012Validator:
     return Draft202012Validator(json.loads(text))
 
 
-def check_role(document: Any, known_fields: Mapping[str, set[str]] | None = None) -> dict[str, Any]:
-    """Validate a role document's shape and, given the tenant's objects, its object and field names."""
+#: The platform cache of role documents found well-shaped, and how many it keeps before starting over.
+VALID_ROLE_SHAPES = "valid_role_shapes"
+ROLE_SHAPE_MEMO_SIZE = 256
+
+
+def check_role(document: Any, known_fields: Mapping[str, set[str]] | None = None,
+               valid_shapes: MutableMapping[str, bool] | None = None) -> dict[str, Any]:
+    """Validate a role document's shape and, given the tenant's objects, its object and field names.
+    ``valid_shapes``: a memo (by canonical JSON) of documents whose shape was already found valid:
+    a pack's roles go into many tenants, and the JSON Schema check of the same content is the same."""
     errors: dict[str, list[str]] = {}
-    for error in _validator().iter_errors(document):
-        path = ".".join(str(p) for p in error.absolute_path) or "role"
-        errors.setdefault(path, []).append(error.message[:300])
+    try:
+        key = json.dumps(document, sort_keys=True, separators=(",", ":")) if valid_shapes is not None else None
+    except (TypeError, ValueError):  # not plain JSON: check every time
+        key = None
+    if key is None or key not in valid_shapes:
+        for error in _validator().iter_errors(document):
+            path = ".".join(str(p) for p in error.absolute_path) or "role"
+            errors.setdefault(path, []).append(error.message[:300])
+        if not errors and key is not None:
+            if len(valid_shapes) >= ROLE_SHAPE_MEMO_SIZE:
+                valid_shapes.clear()
+            valid_shapes[key] = True
     if not errors and known_fields is not None:
         for section in ("permissions", "field_access", "masks"):
             for object_name, entries in (document.get(section) or {}).items():
@@ -98,7 +115,7 @@ def put_role(session: TenantSession, document: Any, known_fields: Mapping[str, s
         document = {**document, "name": document.get("name", name)}
         if document["name"] != name:
             raise ValidationError("a role's name cannot change", {"name": [f"expected {name!r}"]})
-    check_role(document, known_fields)
+    check_role(document, known_fields, session.platform.cache(VALID_ROLE_SHAPES))
     if document["name"] == ADMIN_ROLE:
         raise PermissionDenied("the built-in admin role cannot be changed")
     before = session.conn.execute(sa.select(roles.c.definition).where(roles.c.name == document["name"])).scalar()

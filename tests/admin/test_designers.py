@@ -265,3 +265,17 @@ def test_template_gallery_preview_and_install(ui, tenant):
     assert response.status_code == 302
     names = {o["name"] for o in tenant.api.get("/objects").get_json()["data"]}
     assert "account" in names
+
+
+def test_the_admin_gallery_reads_packs_through_the_apps_cache(ui, tenant, monkeypatch):
+    from templates_industry import PackCache
+    from templates_industry.cache import PACK_CACHE_SERVICE
+
+    fresh = PackCache()
+    monkeypatch.setitem(tenant.platform.services, PACK_CACHE_SERVICE, fresh)
+    assert 'data-pack="education"' in ui.text("/admin/design/templates/")
+    read = fresh.packs.values()
+    assert {p.name for p in read} >= {"crm_core", "education", "finance", "retail"}
+    ui.text("/admin/design/templates/")
+    assert all(fresh.packs.get(p.root) is p for p in read)  # the same packs: not read again
+

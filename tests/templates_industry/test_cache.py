@@ -19,3 +19,13 @@ def test_installing_fills_the_platforms_cache_and_a_bare_registry_has_its_own(pl
     bare = PackRegistry()
     assert bare.cache is not cache and bare.find("crm_core") is not pack_registry(platform).find("crm_core")
     assert len(cache.packs) == read
+
+
+def test_the_cli_registry_shares_the_apps_cache(app):
+    import click
+
+    from crm_platform.cli import _pack_registry, main
+    from crm_platform.core.platform import get_platform
+
+    ctx = click.Context(main, obj={"app": app})
+    assert _pack_registry(ctx).cache is platform_cache(get_platform(app))

@@ -74,3 +74,20 @@ def test_install_without_sample_data_creates_no_records_or_users(tenant, name):
     plan = install(tenant, name, sample=True)
     assert {c.kind for c in plan.changes} == {"user", "records"}
     assert all(c.action == "create" for c in plan.changes)
+
+
+def test_an_install_audits_every_object_it_creates_and_leaves_the_collector_as_it_was(tenant):
+    import gc
+
+    import sqlalchemy as sa
+
+    from crm_platform.core.tables import audit_log
+
+    install(tenant, "education")
+    assert gc.isenabled() and gc.get_freeze_count() == 0
+    pack_objects = set(PackRegistry().find("crm_core").objects) | set(PackRegistry().find("education").objects)
+    with tenant.session(write=False) as session:
+        created = [r.object for r in session.conn.execute(
+            sa.select(audit_log.c.object).where(audit_log.c.action == "metadata.object.create"))]
+        definitions = {o["name"] for o in tenant.api.get("/objects").get_json()["data"]}
+    assert sorted(created) == sorted(pack_objects) and pack_objects <= definitions
