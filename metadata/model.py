@@ -136,6 +136,8 @@ class ObjectModel:
         #: Quick converters for the common valid case (see :mod:`metadata.fast_load`).
         self.fast_converters = {fd.name: fast_converter(fd) for fd in self.writable if fast_converter(fd)}
         self.fast_converters["owner_id"] = id_converter
+        #: Keys a record write may always carry (before the reader's own restrictions).
+        self.writable_keys = frozenset(fd.name for fd in self.writable) | {"owner_id"}
         self.field_refs = self._field_refs()
         self.formulas = self._formulas()
         self.columns = tuple(self.table.c.keys())
