@@ -226,7 +226,11 @@ class RecordService:
         """One executemany without RETURNING (psycopg pipelines it and keeps one prepared
         statement; a multi-row VALUES ... RETURNING is re-parsed per batch)."""
         columns = set().union(*batch)
-        rows = [{column: values.get(column) for column in columns} for values in batch]
+        width = len(columns)
+        if all(len(values) == width for values in batch):  # the usual case: every row has every key
+            rows = batch
+        else:
+            rows = [{column: values.get(column) for column in columns} for values in batch]
         if self.session.dialect == "postgresql":
             for row, values, record_id in zip(rows, batch, self._allocate_ids(model, len(rows))):
                 row["id"] = values["id"] = record_id
