@@ -231,16 +231,23 @@ class RecordService:
             rows = batch
         else:
             rows = [{column: values.get(column) for column in columns} for values in batch]
-        if self.session.dialect == "postgresql":
+        dialect = self.session.dialect
+        if dialect == "postgresql":
             for row, values, record_id in zip(rows, batch, self._allocate_ids(model, len(rows))):
                 row["id"] = values["id"] = record_id
             self._execute_unique(model, statement, rows, lambda r: None)
-        else:
-            # SQLite: the unit of work holds the write lock (BEGIN IMMEDIATE) and a new rowid is
-            # the largest plus one, so the batch took the ids up to the last one inserted.
+        elif dialect == "sqlite":
+            # The unit of work holds the write lock (BEGIN IMMEDIATE) and a new rowid is the
+            # largest plus one (ids never reach 2**63 - 1, where SQLite would pick at random), so
+            # the batch took the ids up to the last one inserted.
             last = self._execute_unique(model, statement, rows, lambda r: self.conn.exec_driver_sql(
                 "SELECT last_insert_rowid()").scalar_one())
             for record_id, values in enumerate(batch, last - len(batch) + 1):
+                values["id"] = record_id
+        else:  # any other database: the ids as the insert answers them
+            returning = statement.returning(model.table.c.id, sort_by_parameter_order=True)
+            ids = self._execute_unique(model, returning, rows, lambda r: r.scalars().all())
+            for values, record_id in zip(batch, ids):
                 values["id"] = record_id
         return [self._created(model, values) for values in batch]
 
