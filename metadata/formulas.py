@@ -429,6 +429,31 @@ class _Rewriter(ast.NodeTransformer):
         return node
 
 
+def _arithmetic(node: ast.AST, names: frozenset[str], operators: dict[type, Callable[..., Any]]
+                ) -> Callable[[Mapping[str, Any]], Any] | None:
+    """Plain arithmetic of fields and numbers as nested closures, with simpleeval's own operator
+    functions (so results and errors are the same); None for anything else, which simpleeval runs."""
+    if isinstance(node, ast.Name) and node.id in names:
+        name = node.id
+        return lambda record: record.get(name)
+    if isinstance(node, ast.Constant) and type(node.value) in (int, Decimal):
+        value = node.value
+        return lambda record: value
+    if isinstance(node, ast.BinOp) and type(node.op) in _BIN_OPS:
+        left, right = _arithmetic(node.left, names, operators), _arithmetic(node.right, names, operators)
+        if left is None or right is None:
+            return None
+        binary = operators[type(node.op)]
+        return lambda record: binary(left(record), right(record))
+    if isinstance(node, ast.UnaryOp) and type(node.op) in (ast.USub, ast.UAdd):
+        operand = _arithmetic(node.operand, names, operators)
+        if operand is None:
+            return None
+        unary = operators[type(node.op)]
+        return lambda record: unary(operand(record))
+    return None
+
+
 # --------------------------------------------------------------------------- compiled forms
 
 
@@ -463,6 +488,7 @@ class _Compiled:
         self.references = frozenset(checker.references)
         self._names = tuple(sorted(checker.references))
         self._node = _Rewriter(source).visit(body)
+        self._arithmetic = _arithmetic(self._node, self.references, _operators())
         self._functions = _functions(clock or _utc_now)
         self._local = threading.local()
 
@@ -478,9 +504,11 @@ class _Compiled:
         return evaluator
 
     def _run(self, record: Mapping[str, Any]) -> Any:
-        evaluator = self._evaluator()
-        evaluator.names = {name: record.get(name) for name in self._names}
         try:
+            if self._arithmetic is not None:
+                return self._arithmetic(record)
+            evaluator = self._evaluator()
+            evaluator.names = {name: record.get(name) for name in self._names}
             return evaluator.eval(self.expression, previously_parsed=self._node)
         except ExpressionError:
             raise

@@ -92,13 +92,14 @@ def build_table(obj: ObjectDef, metadata: sa.MetaData) -> sa.Table:
 
 def _converter(column: sa.Column[Any]) -> Any:
     python_type = None
+    kind = column.type.impl_instance if isinstance(column.type, sa.TypeDecorator) else column.type
     try:
-        python_type = column.type.python_type
+        python_type = kind.python_type
     except NotImplementedError:
         pass
     if python_type in (str, int, bool):
         return None
-    return _to_json
+    return _TYPED_JSON.get(python_type, _to_json)
 
 
 def _to_json(value: Any) -> Any:
@@ -111,6 +112,14 @@ def _to_json(value: Any) -> Any:
     if isinstance(value, date):
         return value.isoformat()
     return value
+
+
+# The usual stored type of a column first, by exact type; anything else as _to_json has it.
+_TYPED_JSON = {
+    Decimal: lambda value: float(value) if type(value) is Decimal else _to_json(value),
+    datetime: lambda value: value.isoformat().replace("+00:00", "Z") if type(value) is datetime else _to_json(value),
+    date: lambda value: value.isoformat() if type(value) is date else _to_json(value),
+}
 
 
 class ObjectModel:
@@ -136,6 +145,8 @@ class ObjectModel:
         #: Quick converters for the common valid case (see :mod:`metadata.fast_load`).
         self.fast_converters = {fd.name: fast_converter(fd) for fd in self.writable if fast_converter(fd)}
         self.fast_converters["owner_id"] = id_converter
+        #: Keys a record write may always carry (before the reader's own restrictions).
+        self.writable_keys = frozenset(fd.name for fd in self.writable) | {"owner_id"}
         self.field_refs = self._field_refs()
         self.formulas = self._formulas()
         self.columns = tuple(self.table.c.keys())

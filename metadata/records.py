@@ -206,7 +206,7 @@ class RecordService:
         created: list[dict[str, Any]] = []
         batch: list[dict[str, Any]] = []
         seen: dict[str, set[Any]] = {name: set() for name in model.unique}
-        statement = model.table.insert().returning(model.table.c.id, sort_by_parameter_order=True)
+        statement = model.table.insert()
         for index, data in enumerate(rows):
             try:
                 values = self._prepare_create(model, scope, data, now)
@@ -228,12 +228,45 @@ class RecordService:
         return created
 
     def _insert_batch(self, model: ObjectModel, statement: Any, batch: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """One executemany without RETURNING (psycopg pipelines it and keeps one prepared
+        statement; a multi-row VALUES ... RETURNING is re-parsed per batch)."""
         columns = set().union(*batch)
-        rows = [{column: values.get(column) for column in columns} for values in batch]
-        ids = self._execute_unique(model, statement, rows, lambda r: r.scalars().all())
-        for values, record_id in zip(batch, ids):
-            values["id"] = record_id
+        width = len(columns)
+        if all(len(values) == width for values in batch):  # the usual case: every row has every key
+            rows = batch
+        else:
+            rows = [{column: values.get(column) for column in columns} for values in batch]
+        dialect = self.session.dialect
+        if dialect == "postgresql":
+            for row, values, record_id in zip(rows, batch, self._allocate_ids(model, len(rows))):
+                row["id"] = values["id"] = record_id
+            self._execute_unique(model, statement, rows, lambda r: None)
+        elif dialect == "sqlite":
+            # The unit of work holds the write lock (BEGIN IMMEDIATE) and a new rowid is the
+            # largest plus one (ids never reach 2**63 - 1, where SQLite would pick at random), so
+            # the batch took the ids up to the last one inserted.
+            last = self._execute_unique(model, statement, rows, lambda r: self.conn.exec_driver_sql(
+                "SELECT last_insert_rowid()").scalar_one())
+            for record_id, values in enumerate(batch, last - len(batch) + 1):
+                values["id"] = record_id
+        else:  # any other database: the ids as the insert answers them
+            returning = statement.returning(model.table.c.id, sort_by_parameter_order=True)
+            ids = self._execute_unique(model, returning, rows, lambda r: r.scalars().all())
+            for values, record_id in zip(batch, ids):
+                values["id"] = record_id
         return [self._created(model, values) for values in batch]
+
+    def _allocate_ids(self, model: ObjectModel, count: int) -> list[int]:
+        """``count`` fresh ids from the table's sequence, in one query (safe under concurrency)."""
+        key = f"id_sequence:{model.table.name}"
+        sequence = self.session.cache.get(key)
+        if sequence is None:
+            table = f'"{self.session.schema}"."{model.table.name}"' if self.session.schema else f'"{model.table.name}"'
+            sequence = self.conn.execute(sa.select(sa.func.pg_get_serial_sequence(table, "id"))).scalar_one()
+            self.session.cache[key] = sequence
+        return self.conn.execute(
+            sa.select(sa.func.nextval(sequence)).select_from(sa.func.generate_series(1, count))
+        ).scalars().all()
 
     def _prepare_create(self, model: ObjectModel, scope: str, data: Any, now: datetime) -> dict[str, Any]:
         """Validated, complete column values for a new record (everything but its id)."""
@@ -367,7 +400,9 @@ class RecordService:
                                   problems={"record": [problem("not_an_object")]})
         denied = FieldErrors()
         unwritable = self.policy.unwritable(model.name)
-        for key in data:
+        keys = data.keys()
+        plain = keys <= model.writable_keys and keys.isdisjoint(READ_ONLY_SYSTEM_FIELDS) and keys.isdisjoint(unwritable)
+        for key in () if plain else data:
             if key in READ_ONLY_SYSTEM_FIELDS:
                 denied.add(key, "system field; it cannot be written", "system_field")
             elif key in model.fields and model.fields[key].computed:

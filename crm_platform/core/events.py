@@ -6,7 +6,7 @@ subscriber never acts on a change that was rolled back.
 
 from __future__ import annotations
 
-import uuid
+import os
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -35,7 +35,8 @@ class Event:
     #: How many automated steps led here: 0 for a user's change, n+1 for a change a rule made
     #: while handling an event of depth n (the workflow engine stops runaway chains by it).
     depth: int = 0
-    id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    #: 128 random bits as 32 hex digits (uuid4's format costs five times as much per event).
+    id: str = field(default_factory=lambda: os.urandom(16).hex())
     occurred_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
     #: The record's stored Python values (Decimal, date...) when the event is handled in the
     #: process that made it; never serialized. Saves subscribers converting ``record`` back.

@@ -421,3 +421,25 @@ def test_one_formula_from_eight_threads() -> None:
     for thread in threads:
         thread.join()
     assert failures == []
+
+
+# --------------------------------------------------------------------------- plain arithmetic path
+
+ARITHMETIC = ["amount * 0.1", "amount + probability - count", "-amount / 3", "count // 2 + count % 3",
+              "count ** 2", "amount * rate", "note + 1", "amount / (count - 7)", "name * 2", "+count - -1",
+              "region + name", "2 ** 2000000", "tags * 3"]
+RECORDS = [RECORD, {**RECORD, "amount": None, "count": 0}, {"amount": Decimal("-0.005"), "count": -3},
+           {"name": "x" * 10, "tags": []}]
+
+
+@pytest.mark.parametrize("expression", ARITHMETIC)
+def test_plain_arithmetic_gives_what_the_general_evaluator_gives(expression: str) -> None:
+    # IF(1, x, 0) is the same expression, but is run by simpleeval rather than as plain arithmetic.
+    def outcome(text: str, record: dict[str, Any]) -> Any:
+        try:
+            return "ok", Expression(text, FIELDS).evaluate(record)
+        except ExpressionError as exc:
+            return "error", exc.message.replace(repr(text), "<expression>")  # messages quote it
+
+    for record in RECORDS:
+        assert outcome(expression, record) == outcome(f"IF(1, {expression}, 0)", record), (expression, record)

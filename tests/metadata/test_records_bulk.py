@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import sqlalchemy as sa
 
 from crm_platform.core.errors import Conflict, ValidationError
 from metadata import Designer, RecordService
@@ -63,3 +64,19 @@ def test_create_many_with_unique_fields_inside_a_savepoint(service):
         outer.commit()
     assert len(created) == 1203 and created[-1]["number"] == "M-1203"
     assert service.api.get("/records/member?code=s2").json["meta"]["total"] == 1
+
+
+def test_create_many_answers_the_ids_the_records_were_stored_under(service):
+    """Ids come from the sequence (PostgreSQL) or the last rowid (SQLite), not from RETURNING."""
+    with service.session() as session:
+        records = RecordService(session)
+        first = [records.create("member", {"code": f"s{i}"}) for i in range(3)]
+        records.delete("member", first[-1]["id"])
+    with service.session() as session:
+        created = RecordService(session).create_many("member", [{"code": f"c{i}"} for i in range(1203)])
+        created += RecordService(session).create_many("member", [{"code": f"d{i}"} for i in range(7)])
+    with service.session() as session:
+        table = RecordService(session).object("member").table
+        stored = dict(session.conn.execute(sa.select(table.c.id, table.c.code)).all())
+    assert {r["id"]: r["code"] for r in created}.items() <= stored.items()
+    assert len({r["id"] for r in created}) == 1210
