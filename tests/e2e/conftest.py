@@ -124,6 +124,31 @@ def drag(page: Any, source: Any, target: Any) -> None:
     page.wait_for_timeout(300)
 
 
+def bulk_set_amount(page: Any, indexes: list[int], amount: str) -> Any:
+    """Tick the given rows of the list, set Amount in the bulk bar; returns the refusal alert."""
+    boxes = page.locator('input[name="ids"]')
+    for index in indexes:
+        boxes.nth(index).check()
+    page.select_option("[data-bulk-field]", "amount")
+    page.fill('[data-bulk-input="amount"] input[type=number]', amount)
+    page.click("[data-bulk-update]")
+    alert = page.locator(".alert-danger")
+    alert.wait_for()
+    return alert
+
+
+def add_filter_rule(page: Any, field: str, operator: str, value: str) -> Any:
+    """Open the list's visual filter and make its only rule `field operator value`; returns that rule."""
+    page.click("[data-filters-toggle]")
+    page.click("#crm-querybuilder [data-add=rule]")
+    rule = page.locator("#crm-querybuilder .rule-container").last
+    rule.locator(".rule-filter-container select").select_option(field)
+    rule.locator(".rule-operator-container select").select_option(operator)
+    rule.locator(".rule-value-container input").fill(value)
+    page.locator("#crm-querybuilder .rule-container").first.locator("[data-delete=rule]").click()
+    return rule
+
+
 def switch_language(page: Any, code: str) -> None:
     page.click("[data-lang-menu]")
     page.click(f"button[data-lang={code}]")

@@ -3,7 +3,7 @@ and reads the money totals in the kanban column headers, which follow a moved ca
 
 from __future__ import annotations
 
-from .conftest import add_user, drag, login, on_phone, records, shot
+from .conftest import add_user, bulk_set_amount, drag, login, on_phone, records, shot
 from .test_user_flow import setup_sales
 
 
@@ -40,12 +40,7 @@ def test_bulk_edit_with_typed_pickers(page, browser, e2e_tenant):
     assert [r["account"] for r in sorted(records(e2e_tenant, "deal"), key=lambda r: r["id"])][:2] == [3, 3]
 
     # A negative amount is refused per record, with the reason.
-    page.locator('input[name="ids"]').nth(0).check()
-    page.select_option("[data-bulk-field]", "amount")
-    page.fill('[data-bulk-input="amount"] input[type=number]', "-5")
-    page.click("[data-bulk-update]")
-    alert = page.locator(".alert-danger")
-    alert.wait_for()
+    alert = bulk_set_amount(page, [0], "-5")
     assert "Not changed:" in alert.inner_text()
     assert "Campus network: Amount: Must be at least 0." in alert.inner_text()
     assert alert.locator("a[data-refused='1']").get_attribute("href").endswith("/admin/records/deal/1/")

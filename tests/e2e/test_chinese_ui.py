@@ -4,7 +4,7 @@ offered by the visual filter."""
 
 from __future__ import annotations
 
-from .conftest import drag, login, on_phone, records, shot, switch_language
+from .conftest import add_filter_rule, bulk_set_amount, drag, login, on_phone, records, shot, switch_language
 from .test_user_flow import setup_sales
 
 
@@ -52,14 +52,7 @@ def test_chinese_ui_renders_the_same_flow(page, browser, e2e_tenant):
 
     # Bulk edit: each refused record named by its title, linked to it, the reason in Chinese.
     page.goto(url + "/admin/records/deal/?sort=id")
-    boxes = page.locator('input[name="ids"]')
-    boxes.nth(0).check()
-    boxes.nth(1).check()
-    page.select_option("[data-bulk-field]", "amount")
-    page.fill('[data-bulk-input="amount"] input[type=number]', "-5")
-    page.click("[data-bulk-update]")
-    alert = page.locator(".alert-danger")
-    alert.wait_for()
+    alert = bulk_set_amount(page, [0, 1], "-5")
     assert "未修改：" in alert.inner_text()
     assert "Campus network: 金额: 不能小于 0。" in alert.inner_text()
     assert "Library system: 金额: 不能小于 0。" in alert.inner_text()
@@ -71,14 +64,8 @@ def test_chinese_ui_renders_the_same_flow(page, browser, e2e_tenant):
     # The visual filter offers the record's tags.
     tag_record(e2e_tenant, "deal", 3, "重点")
     page.goto(url + "/admin/records/deal/")
-    page.click("[data-filters-toggle]")
-    page.click("#crm-querybuilder [data-add=rule]")
-    rule = page.locator("#crm-querybuilder .rule-container").last
+    rule = add_filter_rule(page, "_tags", "contains", "重点")
     assert "标签" in rule.locator(".rule-filter-container select").inner_text()
-    rule.locator(".rule-filter-container select").select_option("_tags")
-    rule.locator(".rule-operator-container select").select_option("contains")
-    rule.locator(".rule-value-container input").fill("重点")
-    page.locator("#crm-querybuilder .rule-container").first.locator("[data-delete=rule]").click()
     shot(page, "zh-list-tag-filter")
     page.click("[data-apply-filter]")
     page.wait_for_load_state()

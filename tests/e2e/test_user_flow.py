@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from tests.admin.conftest import DEAL_MODEL
 
-from .conftest import add_user, drag, login, on_phone, records, seed, shot
+from .conftest import add_filter_rule, add_user, drag, login, on_phone, records, seed, shot
 
 
 def setup_sales(tenant):
@@ -59,13 +59,7 @@ def test_end_user_creates_records_and_moves_a_card(page, browser, e2e_tenant):
 
     # Visual filter: amount greater than 50,000.
     page.goto(url + "/admin/records/deal/")
-    page.click("[data-filters-toggle]")
-    page.click("#crm-querybuilder [data-add=rule]")
-    rule = page.locator("#crm-querybuilder .rule-container").last
-    rule.locator(".rule-filter-container select").select_option("amount")
-    rule.locator(".rule-operator-container select").select_option("greater")
-    rule.locator(".rule-value-container input").fill("50000")
-    page.locator("#crm-querybuilder .rule-container").first.locator("[data-delete=rule]").click()
+    add_filter_rule(page, "amount", "greater", "50000")
     shot(page, "list-filters")
     page.click("[data-apply-filter]")
     page.wait_for_load_state()
