@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from flask_babel import lazy_gettext
 
-from .meta import field_label, object_label, option_label, stage_label
+from .meta import field_label, object_label, option_label, stage_label, type_label
 
 if TYPE_CHECKING:
     from crm_platform.core.errors import CRMError
@@ -62,6 +62,21 @@ FIELD_MESSAGES: Mapping[str, Any] = {
     "outside_scope": lazy_gettext("Outside your scope (%(scope)s)."),
     "formula_failed": lazy_gettext("The formula failed: %(error)s"),
     "formula_out_of_range": lazy_gettext("The formula's result %(value)s is out of range."),
+    # Definitions (``metadata.definitions``, the designers).
+    "already_exists": lazy_gettext("Already exists."),
+    "invalid_name": lazy_gettext("%(name)s is not a valid name: use lower-case letters, digits and _, starting with a "
+                                 "letter (at most 63)."),
+    "reserved_name": lazy_gettext("%(name)s is a reserved word; choose another name."),
+    "system_name": lazy_gettext("%(name)s is a system column; choose another name."),
+    "duplicate_name": lazy_gettext("The field name %(name)s is used twice."),
+    "unknown_field_named": lazy_gettext("Unknown field %(name)s."),
+    "no_options": lazy_gettext("A picklist needs at least one option."),
+    "duplicate_options": lazy_gettext("Option values must be unique."),
+    "no_target": lazy_gettext("A lookup needs a target object."),
+    "unknown_target": lazy_gettext("Unknown target object %(target)s."),
+    "no_expression": lazy_gettext("A formula needs an expression."),
+    "bad_formula": lazy_gettext("Invalid formula: %(error)s"),
+    "min_above_max": lazy_gettext("The minimum is greater than the maximum."),
 }
 
 #: Whole errors by reason.
@@ -83,6 +98,25 @@ REASONS: Mapping[str, Any] = {
                            "%(field)s; delete or re-point them first."),
     "awaiting_approval": lazy_gettext("Locked: awaiting approval in %(process)s (step %(step)s) until the request is "
                             "approved, rejected or recalled."),
+    # The designers (``metadata.designer``).
+    "object_exists": lazy_gettext("An object named %(object)s already exists."),
+    "field_exists": lazy_gettext("%(object)s already has a field named %(field)s."),
+    "no_such_field": lazy_gettext("Field %(field)s does not exist on %(object)s."),
+    "field_change_not_object": lazy_gettext("A field change must be a JSON object."),
+    "object_referenced": lazy_gettext("%(object)s cannot be deleted: it is still referenced by %(references)s."),
+    "field_referenced": lazy_gettext("%(field)s cannot be deleted: it is still referenced by %(references)s."),
+    "required_without_default": lazy_gettext(
+        "%(field)s cannot be required without a default: %(count)s existing records would have no value."),
+    "type_change_unsupported": lazy_gettext(
+        "%(field)s cannot change from %(from)s to %(to)s; add a new field instead."),
+    "lookup_retarget_in_use": lazy_gettext(
+        "%(field)s cannot point at another object while records use it; clear it on every record first."),
+    "required_refused": lazy_gettext("%(field)s cannot be made required: %(count)s records have no value "
+                                     "(records %(ids)s)."),
+    "unique_refused": lazy_gettext("%(field)s cannot be made unique: some values occur more than once (%(values)s)."),
+    "conversion_refused": lazy_gettext("%(field)s cannot be changed to %(to)s: %(count)s records hold values that do "
+                                       "not fit (records %(ids)s)."),
+    "stages_in_use": lazy_gettext("These stages still hold records: %(stages)s; move those records first."),
     "wrong_credentials": lazy_gettext("wrong e-mail or password"),
     "inactive_account": lazy_gettext("this account is inactive"),
     "account_locked": lazy_gettext("too many failed logins; the account is locked until %(time)s UTC"),
@@ -145,7 +179,11 @@ class Context:
             shown["action"] = str(ACTIONS.get(shown["action"], shown["action"]))
         if "scope" in shown:
             shown["scope"] = str(SCOPES.get(shown["scope"], shown["scope"]))
-        return shown
+        for name in ("from", "to"):
+            if name in shown:
+                shown[name] = type_label(shown[name])
+        return {k: ", ".join(str(v) for v in value) if isinstance(value, list) else value
+                for k, value in shown.items()}
 
 
 def _say(template: Any, params: Mapping[str, Any], fallback: str) -> str:
@@ -183,6 +221,16 @@ def error_message(exc: CRMError, context: Context | None = None) -> str:
     return exc.message
 
 
+def design_problems(exc: CRMError, context: Context | None = None) -> dict[str, list[str]]:
+    """A designer's problem list in the user's language: the error as a whole under ``""`` (unless
+    its coded problems say it all), then each path's messages."""
+    context = context or Context()
+    problems = {str(key): list(texts) for key, texts in field_messages(exc, context).items()}
+    if exc.reason in REASONS or not exc.problems:
+        problems = {"": [error_message(exc, context)], **problems}
+    return problems
+
+
 def login_refusal(refusal: Mapping[str, Any]) -> str:
     """The reason a login was refused (``crm_platform.core.users.authenticate_password``)."""
     return _say(REASONS.get(refusal.get("code", "")), refusal.get("params") or {}, str(refusal.get("message", "")))
@@ -196,4 +244,4 @@ def _field_name(key: str) -> str:
     return key.split(".")[0].split("[")[0]
 
 
-__all__ = ["Context", "error_message", "field_message", "field_messages", "login_refusal"]
+__all__ = ["Context", "design_problems", "error_message", "field_message", "field_messages", "login_refusal"]
