@@ -96,7 +96,7 @@ class ObjectsMixin:
                     require_customize(session)
                     Designer(session).create_object(document)
             except CRMError as exc:
-                problems = _problems(exc)
+                problems = _problems(exc, document["name"])
             else:
                 flash(_("Object created. Add its fields next."), "success")
                 return redirect(url_for(".object_detail", object_name=document["name"]))

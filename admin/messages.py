@@ -16,6 +16,8 @@ from flask_babel import lazy_gettext
 
 from .meta import field_label, object_label, option_label, stage_label, type_label
 
+from crm_platform.core.errors import UNCODED
+
 if TYPE_CHECKING:
     from crm_platform.core.errors import CRMError
     from metadata import ObjectModel, TenantModel
@@ -77,6 +79,12 @@ FIELD_MESSAGES: Mapping[str, Any] = {
     "no_expression": lazy_gettext("A formula needs an expression."),
     "bad_formula": lazy_gettext("Invalid formula: %(error)s"),
     "min_above_max": lazy_gettext("The minimum is greater than the maximum."),
+    # List filters (``metadata.query``, ``metadata.conditions``).
+    "unknown_filter_field": lazy_gettext("There is no field %(field)s to filter by."),
+    "unknown_filter_suffix": lazy_gettext("Unknown filter operator %(operator)s; use one of: %(operators)s."),
+    "unknown_operator": lazy_gettext("%(field)s: unknown operator %(operator)s."),
+    "operator_not_for_field": lazy_gettext("%(field)s: the operator %(operator)s cannot be used on this field."),
+    "filter_not_json": lazy_gettext("The filter cannot be read (not valid JSON)."),
 }
 
 #: Whole errors by reason.
@@ -117,6 +125,21 @@ REASONS: Mapping[str, Any] = {
     "conversion_refused": lazy_gettext("%(field)s cannot be changed to %(to)s: %(count)s records hold values that do "
                                        "not fit (records %(ids)s)."),
     "stages_in_use": lazy_gettext("These stages still hold records: %(stages)s; move those records first."),
+    # Approvals (``workflow_engine.approvals``).
+    "comment_too_long": lazy_gettext("The comment may have at most %(max)s characters."),
+    "no_such_request": lazy_gettext("Approval request %(id)s does not exist."),
+    "request_decided": lazy_gettext("Approval request %(id)s is already %(status)s."),
+    "task_decided": lazy_gettext("Your task in step %(step)s of approval request %(id)s is already %(status)s."),
+    "not_an_approver": lazy_gettext("You are not an approver of approval request %(id)s (step %(step)s)."),
+    "recall_not_allowed": lazy_gettext("Only the submitter or an administrator may recall approval request %(id)s."),
+    "delegate_to_required": lazy_gettext("Choose someone to delegate to."),
+    "delegate_to_inactive": lazy_gettext("%(user)s is inactive."),
+    "delegate_to_self": lazy_gettext("You cannot delegate a task to yourself."),
+    "delegate_to_approver": lazy_gettext("%(user)s is already an approver of step %(step)s."),
+    "process_required": lazy_gettext("Choose an approval process."),
+    "no_such_process": lazy_gettext("%(object)s has no approval process %(process)s."),
+    "process_inactive": lazy_gettext("The approval process %(process)s is inactive."),
+    "already_awaiting": lazy_gettext("This %(object)s already awaits approval in %(process)s."),
     "wrong_credentials": lazy_gettext("wrong e-mail or password"),
     "inactive_account": lazy_gettext("this account is inactive"),
     "account_locked": lazy_gettext("too many failed logins; the account is locked until %(time)s UTC"),
@@ -125,6 +148,10 @@ REASONS: Mapping[str, Any] = {
 ACTIONS: Mapping[str, Any] = {
     "read": lazy_gettext("read"), "create": lazy_gettext("create"), "update": lazy_gettext("change"),
     "delete": lazy_gettext("delete"), "export": lazy_gettext("export"),
+}
+STATUSES: Mapping[str, Any] = {
+    "pending": lazy_gettext("pending"), "approved": lazy_gettext("approved"), "rejected": lazy_gettext("rejected"),
+    "recalled": lazy_gettext("recalled"), "skipped": lazy_gettext("skipped"), "delegated": lazy_gettext("delegated"),
 }
 SCOPES: Mapping[str, Any] = {
     "none": lazy_gettext("none"), "own": lazy_gettext("own records"), "team": lazy_gettext("team records"),
@@ -179,6 +206,8 @@ class Context:
             shown["action"] = str(ACTIONS.get(shown["action"], shown["action"]))
         if "scope" in shown:
             shown["scope"] = str(SCOPES.get(shown["scope"], shown["scope"]))
+        if "status" in shown:
+            shown["status"] = str(STATUSES.get(shown["status"], shown["status"]))
         for name in ("from", "to"):
             if name in shown:
                 shown[name] = type_label(shown[name])
@@ -226,9 +255,21 @@ def design_problems(exc: CRMError, context: Context | None = None) -> dict[str, 
     its coded problems say it all), then each path's messages."""
     context = context or Context()
     problems = {str(key): list(texts) for key, texts in field_messages(exc, context).items()}
-    if exc.reason in REASONS or not exc.problems:
+    if exc.reason in REASONS:  # it says it all: only coded details add to it
+        coded = {key for key, items in exc.problems.items() if any(p.get("code") != UNCODED for p in items)}
+        return {"": [error_message(exc, context)], **{k: v for k, v in problems.items() if k in coded}}
+    if not exc.problems:
         problems = {"": [error_message(exc, context)], **problems}
     return problems
+
+
+def list_error(exc: CRMError, context: Context) -> str:
+    """Why a list's filter was not applied: each problem in the user's language, a query-string
+    parameter named (``amount__foo: ...``), the visual filter's problems as they are."""
+    if exc.reason in REASONS or not exc.problems:
+        return error_message(exc, context)
+    return "; ".join(text if key == "filter" else f"{key}: {text}"
+                     for key, texts in field_messages(exc, context).items() for text in texts)
 
 
 def login_refusal(refusal: Mapping[str, Any]) -> str:
@@ -244,4 +285,4 @@ def _field_name(key: str) -> str:
     return key.split(".")[0].split("[")[0]
 
 
-__all__ = ["Context", "design_problems", "error_message", "field_message", "field_messages", "login_refusal"]
+__all__ = ["Context", "design_problems", "error_message", "list_error", "field_message", "field_messages", "login_refusal"]
