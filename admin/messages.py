@@ -67,7 +67,7 @@ FIELD_MESSAGES: Mapping[str, Any] = {
     # Definitions (``metadata.definitions``, the designers).
     "already_exists": lazy_gettext("Already exists."),
     "invalid_name": lazy_gettext("%(name)s is not a valid name: use lower-case letters, digits and _, starting with a "
-                                 "letter (at most 63)."),
+                                 "letter."),
     "reserved_name": lazy_gettext("%(name)s is a reserved word; choose another name."),
     "system_name": lazy_gettext("%(name)s is a system column; choose another name."),
     "duplicate_name": lazy_gettext("The field name %(name)s is used twice."),
@@ -79,6 +79,7 @@ FIELD_MESSAGES: Mapping[str, Any] = {
     "no_expression": lazy_gettext("A formula needs an expression."),
     "bad_formula": lazy_gettext("Invalid formula: %(error)s"),
     "min_above_max": lazy_gettext("The minimum is greater than the maximum."),
+    "missing_property": lazy_gettext("%(name)s is required."),
     # List filters (``metadata.query``, ``metadata.conditions``).
     "unknown_filter_field": lazy_gettext("There is no field %(field)s to filter by."),
     "unknown_filter_suffix": lazy_gettext("Unknown filter operator %(operator)s; use one of: %(operators)s."),

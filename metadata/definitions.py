@@ -21,7 +21,7 @@ from jsonschema import Draft202012Validator
 from sqlalchemy.dialects.postgresql.base import RESERVED_WORDS as POSTGRES_RESERVED
 from sqlalchemy.sql.compiler import RESERVED_WORDS as SQL_RESERVED
 
-from crm_platform.core.errors import ExpressionError, Problems, ValidationError
+from crm_platform.core.errors import UNCODED, ExpressionError, Problems, ValidationError, problem
 
 from .field_types import FIELD_TYPES, deserialize_loose, fits_column
 
@@ -53,12 +53,37 @@ def _validator(kind: str) -> Draft202012Validator:
 def check_shape(kind: str, document: Any, prefix: str = "") -> None:
     """Validate a document against the JSON Schema ``kind``; raise naming every problem by path."""
     errors: dict[str, list[str]] = {}
+    coded: dict[str, list[dict[str, Any]]] = {}
     for error in sorted(_validator(kind).iter_errors(document), key=lambda e: list(e.absolute_path)):
         path = prefix + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path)
-        errors.setdefault(path.lstrip(".") or kind, []).append(_short(error.message))
+        key = path.lstrip(".") or kind
+        errors.setdefault(key, []).append(_short(error.message))
+        coded.setdefault(key, []).append(_shape_problem(error))
     if errors:
         first_path, first = next(iter(errors.items()))
-        raise ValidationError(f"invalid {kind.replace('_', ' ')}: {first_path}: {first[0]}", errors)
+        known = any(p["code"] != UNCODED for items in coded.values() for p in items)
+        raise ValidationError(f"invalid {kind.replace('_', ' ')}: {first_path}: {first[0]}", errors,
+                              problems=coded if known else None)
+
+
+def _shape_problem(error: Any) -> dict[str, Any]:
+    """The coded problem of a JSON Schema error, for the kinds a designer's user meets."""
+    rule, value, instance = error.validator, error.validator_value, error.instance
+    if rule == "pattern" and error.absolute_path and error.absolute_path[-1] == "name":
+        return problem("invalid_name", name=instance)
+    if rule == "pattern":
+        return problem("pattern", pattern=value)
+    if rule == "enum":
+        return problem("choice", choices=list(value))
+    if rule == "maxLength":
+        return problem("max_length", max=value)
+    if rule == "minimum":
+        return problem("min", min=value)
+    if rule == "maximum":
+        return problem("max", max=value)
+    if rule == "required" and isinstance(instance, dict):
+        return problem("missing_property", name=next((p for p in value if p not in instance), ""))
+    return problem(UNCODED)
 
 
 #: Entries a platform's memo of valid documents keeps before it starts over (bounds its memory).

@@ -30,6 +30,17 @@ def test_reserved_object_name_is_chinese(zh):
     assert "select 是保留字，请换一个名称。" in page and "reserved word" not in page
 
 
+def test_invalid_identifiers_are_chinese(zh, sales):
+    page = page_of(zh.post("/admin/design/objects/new/", {"label_en": "Bad", "name": "Bad-Name"}))
+    assert "Bad-Name 不是有效的名称：请使用小写字母、数字和 _，以字母开头" in page and "does not match" not in page
+    page = page_of(zh.post("/admin/design/objects/deal/fields/new/?type=text", {"name": "9x", "type": "text",
+                                                                                "label_en": "Nine"}))
+    assert "9x 不是有效的名称" in page
+    body = sales.api.post("/objects", json={"name": "Bad-Name", "label": "x"}).get_json()["error"]
+    assert body["details"] == {"name": ["'Bad-Name' does not match '^[a-z][a-z0-9_]{0,58}$'"]}
+    assert body["problems"] == {"name": [{"code": "invalid_name", "params": {"name": "Bad-Name"}}]}
+
+
 def test_existing_object_and_field_names_are_chinese(zh):
     page = page_of(zh.post("/admin/design/objects/new/", {"label_en": "Again", "name": "deal"}))
     assert "名为 商机 的对象已存在。" in page and "already exists" not in page
