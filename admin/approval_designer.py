@@ -74,7 +74,6 @@ class ApprovalDesignerMixin:
                                  else create_process(session, document))
                 except CRMError as exc:
                     problems = _problems(exc)
-                    problems.setdefault("", [exc.message])
                 else:
                     flash(_("Approval process saved."), "success")
                     return redirect(url_for(".approval_process_edit", process_id=saved["id"]))

@@ -18,7 +18,7 @@ from metadata import load_model
 from .display import References, datetime_text, render_value
 from .meta import list_columns, object_label
 from .records_pages import record_title
-from .ui import UIView, policy_of, render_error, ui_session
+from .ui import UIView, error_context, flash_error, policy_of, render_error, ui_session
 
 TABS = {"inbox": lazy_gettext("Waiting for me"), "submitted": lazy_gettext("Submitted by me"),
         "history": lazy_gettext("History")}
@@ -124,7 +124,7 @@ class ApprovalsView(UIView):
                 else:
                     raise ValidationError(_("Unknown action."), {"action": ["unknown"]})
         except CRMError as exc:
-            flash(exc.message, "danger")
+            flash_error(exc)
             return redirect(back)
         messages = {"approve": _("Approved."), "reject": _("Rejected."), "delegate": _("Delegated."),
                     "recall": _("Recalled.")}
@@ -142,7 +142,7 @@ class ApprovalsView(UIView):
                 approvals.submit(session, object_name, record_id, request.form.get("process"),
                                  (request.form.get("comment") or "").strip() or None)
         except CRMError as exc:
-            flash(exc.message, "danger")
+            flash_error(exc, error_context(object_name))
         else:
             flash(_("Submitted for approval."), "success")
         return redirect(url_for("records.show", object_name=object_name, record_id=record_id))

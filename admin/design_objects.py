@@ -16,7 +16,8 @@ from metadata import Designer, load_model
 
 from .i18n import label
 from .meta import object_label
-from .ui import policy_of, render_error, ui_session
+from .messages import design_problems
+from .ui import error_context, flash_error, policy_of, render_error, ui_session
 
 
 def bilingual(prefix: str, form: Any) -> Any:
@@ -47,12 +48,9 @@ def require_customize(session: Any) -> None:
         raise PermissionDenied(_("Only administrators can change the design."))
 
 
-def _problems(exc: CRMError) -> dict[str, list[str]]:
-    problems: dict[str, list[str]] = {}
-    for key, messages in (exc.details or {}).items():
-        messages = messages if isinstance(messages, list) else [messages]
-        problems.setdefault(str(key), []).extend(str(m) for m in messages)
-    return problems
+def _problems(exc: CRMError, object_name: str | None = None) -> dict[str, list[str]]:
+    """The error as a designer lists it, in the user's language (names by their labels on ``object_name``)."""
+    return design_problems(exc, error_context(object_name) if object_name else None)
 
 
 class ObjectsMixin:
@@ -98,8 +96,7 @@ class ObjectsMixin:
                     require_customize(session)
                     Designer(session).create_object(document)
             except CRMError as exc:
-                problems = _problems(exc) or {"": [exc.message]}
-                problems.setdefault("", [exc.message])
+                problems = _problems(exc, document["name"])
             else:
                 flash(_("Object created. Add its fields next."), "success")
                 return redirect(url_for(".object_detail", object_name=document["name"]))
@@ -124,8 +121,7 @@ class ObjectsMixin:
                     require_customize(session)
                     Designer(session).update_object(name, patch)
             except CRMError as exc:
-                problems = _problems(exc)
-                problems.setdefault("", [exc.message])
+                problems = _problems(exc, name)
             else:
                 flash(_("Object saved."), "success")
                 return redirect(url_for(".object_detail", object_name=name))
@@ -158,7 +154,7 @@ class ObjectsMixin:
                     require_customize(session)
                     Designer(session).delete_object(name)
             except CRMError as exc:
-                flash(exc.message, "danger")
+                flash_error(exc, error_context(name))
                 return redirect(url_for(".object_delete", object_name=name))
             flash(_("Object %(name)s deleted.", name=name), "success")
             return redirect(url_for(".index"))
@@ -186,7 +182,7 @@ def _rules_on(session: Any, object_name: str) -> list[str]:
 
 
 def field_type_names() -> list[tuple[str, str]]:
-    from .field_designer import TYPE_LABELS
+    from .meta import TYPE_LABELS
 
     return [(key, maker()) for key, maker in TYPE_LABELS.items()]
 

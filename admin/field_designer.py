@@ -22,18 +22,9 @@ from metadata.records import format_autonumber
 
 from .design_objects import _problems, bilingual, label_parts, require_customize
 from .i18n import label
-from .meta import object_label, title_field
-from .ui import json_error, render_error, ui_session
+from .meta import TYPE_LABELS, object_label, title_field
+from .ui import error_context, flash_error, json_error, render_error, ui_session
 
-TYPE_LABELS = {
-    "text": lambda: _("Text"), "textarea": lambda: _("Long text"), "rich_text": lambda: _("Rich text"),
-    "integer": lambda: _("Whole number"), "decimal": lambda: _("Decimal number"), "currency": lambda: _("Currency"),
-    "percent": lambda: _("Percent"), "boolean": lambda: _("Checkbox"), "date": lambda: _("Date"),
-    "datetime": lambda: _("Date and time"), "email": lambda: _("E-mail"), "phone": lambda: _("Phone"),
-    "url": lambda: _("URL"), "picklist": lambda: _("Picklist"), "multi_picklist": lambda: _("Multi-select picklist"),
-    "lookup": lambda: _("Lookup (relationship)"), "user": lambda: _("User"), "formula": lambda: _("Formula"),
-    "autonumber": lambda: _("Auto number"),
-}
 ON_DELETE = {"restrict": lazy_gettext("Block deleting the target"), "set_null": lazy_gettext("Clear this field"),
              "cascade": lazy_gettext("Delete this record too")}
 NUMERIC = {"integer", "decimal", "currency", "percent"}
@@ -118,8 +109,8 @@ class FieldsMixin:
                     else:
                         designer.add_field(object_name, for_create(submitted))
             except CRMError as exc:
-                problems = {k.removeprefix("field.").removeprefix("field"): v for k, v in _problems(exc).items()}
-                problems.setdefault("", [exc.message])
+                problems = {k.removeprefix("field.").removeprefix("field"): v
+                            for k, v in _problems(exc, object_name).items()}
             else:
                 flash(_("Field saved."), "success")
                 return redirect(url_for(".object_detail", object_name=object_name))
@@ -172,7 +163,7 @@ class FieldsMixin:
                 require_customize(session)
                 Designer(session).delete_field(object_name, field_name)
         except CRMError as exc:
-            flash(exc.message, "danger")
+            flash_error(exc, error_context(object_name))
             return redirect(url_for(".field_edit", object_name=object_name, field_name=field_name))
         flash(_("Field %(name)s deleted.", name=field_name), "success")
         return redirect(url_for(".object_detail", object_name=object_name))

@@ -38,8 +38,7 @@ class LayoutsMixin:
                     require_customize(session)
                     save(Designer(session))
             except CRMError as exc:
-                problems = _problems(exc)
-                problems.setdefault("", [exc.message])
+                problems = _problems(exc, name)
             else:
                 flash(_("Saved."), "success")
                 return redirect(request.path)

@@ -14,7 +14,9 @@ from typing import TYPE_CHECKING, Any
 
 from flask_babel import lazy_gettext
 
-from .meta import field_label, object_label, option_label, stage_label
+from .meta import field_label, object_label, option_label, stage_label, type_label
+
+from crm_platform.core.errors import UNCODED
 
 if TYPE_CHECKING:
     from crm_platform.core.errors import CRMError
@@ -62,6 +64,28 @@ FIELD_MESSAGES: Mapping[str, Any] = {
     "outside_scope": lazy_gettext("Outside your scope (%(scope)s)."),
     "formula_failed": lazy_gettext("The formula failed: %(error)s"),
     "formula_out_of_range": lazy_gettext("The formula's result %(value)s is out of range."),
+    # Definitions (``metadata.definitions``, the designers).
+    "already_exists": lazy_gettext("Already exists."),
+    "invalid_name": lazy_gettext("%(name)s is not a valid name: use lower-case letters, digits and _, starting with a "
+                                 "letter."),
+    "reserved_name": lazy_gettext("%(name)s is a reserved word; choose another name."),
+    "system_name": lazy_gettext("%(name)s is a system column; choose another name."),
+    "duplicate_name": lazy_gettext("The field name %(name)s is used twice."),
+    "unknown_field_named": lazy_gettext("Unknown field %(name)s."),
+    "no_options": lazy_gettext("A picklist needs at least one option."),
+    "duplicate_options": lazy_gettext("Option values must be unique."),
+    "no_target": lazy_gettext("A lookup needs a target object."),
+    "unknown_target": lazy_gettext("Unknown target object %(target)s."),
+    "no_expression": lazy_gettext("A formula needs an expression."),
+    "bad_formula": lazy_gettext("Invalid formula: %(error)s"),
+    "min_above_max": lazy_gettext("The minimum is greater than the maximum."),
+    "missing_property": lazy_gettext("%(name)s is required."),
+    # List filters (``metadata.query``, ``metadata.conditions``).
+    "unknown_filter_field": lazy_gettext("There is no field %(field)s to filter by."),
+    "unknown_filter_suffix": lazy_gettext("Unknown filter operator %(operator)s; use one of: %(operators)s."),
+    "unknown_operator": lazy_gettext("%(field)s: unknown operator %(operator)s."),
+    "operator_not_for_field": lazy_gettext("%(field)s: the operator %(operator)s cannot be used on this field."),
+    "filter_not_json": lazy_gettext("The filter cannot be read (not valid JSON)."),
 }
 
 #: Whole errors by reason.
@@ -83,6 +107,40 @@ REASONS: Mapping[str, Any] = {
                            "%(field)s; delete or re-point them first."),
     "awaiting_approval": lazy_gettext("Locked: awaiting approval in %(process)s (step %(step)s) until the request is "
                             "approved, rejected or recalled."),
+    # The designers (``metadata.designer``).
+    "object_exists": lazy_gettext("An object named %(object)s already exists."),
+    "field_exists": lazy_gettext("%(object)s already has a field named %(field)s."),
+    "no_such_field": lazy_gettext("Field %(field)s does not exist on %(object)s."),
+    "field_change_not_object": lazy_gettext("A field change must be a JSON object."),
+    "object_referenced": lazy_gettext("%(object)s cannot be deleted: it is still referenced by %(references)s."),
+    "field_referenced": lazy_gettext("%(field)s cannot be deleted: it is still referenced by %(references)s."),
+    "required_without_default": lazy_gettext(
+        "%(field)s cannot be required without a default: %(count)s existing records would have no value."),
+    "type_change_unsupported": lazy_gettext(
+        "%(field)s cannot change from %(from)s to %(to)s; add a new field instead."),
+    "lookup_retarget_in_use": lazy_gettext(
+        "%(field)s cannot point at another object while records use it; clear it on every record first."),
+    "required_refused": lazy_gettext("%(field)s cannot be made required: %(count)s records have no value "
+                                     "(records %(ids)s)."),
+    "unique_refused": lazy_gettext("%(field)s cannot be made unique: some values occur more than once (%(values)s)."),
+    "conversion_refused": lazy_gettext("%(field)s cannot be changed to %(to)s: %(count)s records hold values that do "
+                                       "not fit (records %(ids)s)."),
+    "stages_in_use": lazy_gettext("These stages still hold records: %(stages)s; move those records first."),
+    # Approvals (``workflow_engine.approvals``).
+    "comment_too_long": lazy_gettext("The comment may have at most %(max)s characters."),
+    "no_such_request": lazy_gettext("Approval request %(id)s does not exist."),
+    "request_decided": lazy_gettext("Approval request %(id)s is already %(status)s."),
+    "task_decided": lazy_gettext("Your task in step %(step)s of approval request %(id)s is already %(status)s."),
+    "not_an_approver": lazy_gettext("You are not an approver of approval request %(id)s (step %(step)s)."),
+    "recall_not_allowed": lazy_gettext("Only the submitter or an administrator may recall approval request %(id)s."),
+    "delegate_to_required": lazy_gettext("Choose someone to delegate to."),
+    "delegate_to_inactive": lazy_gettext("%(user)s is inactive."),
+    "delegate_to_self": lazy_gettext("You cannot delegate a task to yourself."),
+    "delegate_to_approver": lazy_gettext("%(user)s is already an approver of step %(step)s."),
+    "process_required": lazy_gettext("Choose an approval process."),
+    "no_such_process": lazy_gettext("%(object)s has no approval process %(process)s."),
+    "process_inactive": lazy_gettext("The approval process %(process)s is inactive."),
+    "already_awaiting": lazy_gettext("This %(object)s already awaits approval in %(process)s."),
     "wrong_credentials": lazy_gettext("wrong e-mail or password"),
     "inactive_account": lazy_gettext("this account is inactive"),
     "account_locked": lazy_gettext("too many failed logins; the account is locked until %(time)s UTC"),
@@ -91,6 +149,10 @@ REASONS: Mapping[str, Any] = {
 ACTIONS: Mapping[str, Any] = {
     "read": lazy_gettext("read"), "create": lazy_gettext("create"), "update": lazy_gettext("change"),
     "delete": lazy_gettext("delete"), "export": lazy_gettext("export"),
+}
+STATUSES: Mapping[str, Any] = {
+    "pending": lazy_gettext("pending"), "approved": lazy_gettext("approved"), "rejected": lazy_gettext("rejected"),
+    "recalled": lazy_gettext("recalled"), "skipped": lazy_gettext("skipped"), "delegated": lazy_gettext("delegated"),
 }
 SCOPES: Mapping[str, Any] = {
     "none": lazy_gettext("none"), "own": lazy_gettext("own records"), "team": lazy_gettext("team records"),
@@ -145,7 +207,13 @@ class Context:
             shown["action"] = str(ACTIONS.get(shown["action"], shown["action"]))
         if "scope" in shown:
             shown["scope"] = str(SCOPES.get(shown["scope"], shown["scope"]))
-        return shown
+        if "status" in shown:
+            shown["status"] = str(STATUSES.get(shown["status"], shown["status"]))
+        for name in ("from", "to"):
+            if name in shown:
+                shown[name] = type_label(shown[name])
+        return {k: ", ".join(str(v) for v in value) if isinstance(value, list) else value
+                for k, value in shown.items()}
 
 
 def _say(template: Any, params: Mapping[str, Any], fallback: str) -> str:
@@ -183,6 +251,28 @@ def error_message(exc: CRMError, context: Context | None = None) -> str:
     return exc.message
 
 
+def design_problems(exc: CRMError, context: Context | None = None) -> dict[str, list[str]]:
+    """A designer's problem list in the user's language: the error as a whole under ``""`` (unless
+    its coded problems say it all), then each path's messages."""
+    context = context or Context()
+    problems = {str(key): list(texts) for key, texts in field_messages(exc, context).items()}
+    if exc.reason in REASONS:  # it says it all: only coded details add to it
+        coded = {key for key, items in exc.problems.items() if any(p.get("code") != UNCODED for p in items)}
+        return {"": [error_message(exc, context)], **{k: v for k, v in problems.items() if k in coded}}
+    if not exc.problems:
+        problems = {"": [error_message(exc, context)], **problems}
+    return problems
+
+
+def list_error(exc: CRMError, context: Context) -> str:
+    """Why a list's filter was not applied: each problem in the user's language, a query-string
+    parameter named (``amount__foo: ...``), the visual filter's problems as they are."""
+    if exc.reason in REASONS or not exc.problems:
+        return error_message(exc, context)
+    return "; ".join(text if key == "filter" else f"{key}: {text}"
+                     for key, texts in field_messages(exc, context).items() for text in texts)
+
+
 def login_refusal(refusal: Mapping[str, Any]) -> str:
     """The reason a login was refused (``crm_platform.core.users.authenticate_password``)."""
     return _say(REASONS.get(refusal.get("code", "")), refusal.get("params") or {}, str(refusal.get("message", "")))
@@ -196,4 +286,4 @@ def _field_name(key: str) -> str:
     return key.split(".")[0].split("[")[0]
 
 
-__all__ = ["Context", "error_message", "field_message", "field_messages", "login_refusal"]
+__all__ = ["Context", "design_problems", "error_message", "list_error", "field_message", "field_messages", "login_refusal"]

@@ -27,6 +27,23 @@ SYSTEM_LABELS = {
     "stage": lambda: _("Stage"),
 }
 
+#: Field types by what the designers call them.
+TYPE_LABELS = {
+    "text": lambda: _("Text"), "textarea": lambda: _("Long text"), "rich_text": lambda: _("Rich text"),
+    "integer": lambda: _("Whole number"), "decimal": lambda: _("Decimal number"), "currency": lambda: _("Currency"),
+    "percent": lambda: _("Percent"), "boolean": lambda: _("Checkbox"), "date": lambda: _("Date"),
+    "datetime": lambda: _("Date and time"), "email": lambda: _("E-mail"), "phone": lambda: _("Phone"),
+    "url": lambda: _("URL"), "picklist": lambda: _("Picklist"), "multi_picklist": lambda: _("Multi-select picklist"),
+    "lookup": lambda: _("Lookup (relationship)"), "user": lambda: _("User"), "formula": lambda: _("Formula"),
+    "autonumber": lambda: _("Auto number"),
+}
+
+
+def type_label(name: Any) -> str:
+    """A field type in the user's language (an unknown one as it came)."""
+    maker = TYPE_LABELS.get(str(name))
+    return maker() if maker is not None else str(name)
+
 
 def object_label(model: ObjectModel, plural: bool = False) -> str:
     document = model.definition.document

@@ -21,7 +21,7 @@ from metadata import RecordService, load_model, views
 from .bulk_edit import Refusal, apply_bulk, bulk_fields, bulk_value
 from .display import References, cell_renderer, plain_value, table_rows
 from .filters import cached_filters_json
-from .messages import error_message
+from .messages import Context, error_message, list_error
 from .meta import field_label, list_columns, object_label, readable_fields, title_field
 from .ui import error_context, flash_error, json_error, render_error, ui_session
 
@@ -81,7 +81,7 @@ class ListMixin:
                 query = service.parse_list(object_name, arguments, current_app.config["CRM_MAX_PER_PAGE"])
                 rows, total = service.list(object_name, query)
             except ValidationError as exc:
-                error = exc.message
+                error = list_error(exc, Context(model))
                 query = service.parse_list(object_name, {}, current_app.config["CRM_MAX_PER_PAGE"])
                 rows, total = service.list(object_name, query)
             columns = list_columns(policy, model, saved["columns"] if saved else None)

@@ -106,7 +106,6 @@ class RulesMixin:
                         saved = update_rule(session, rule_id, document) if rule_id else create_rule(session, document)
                 except CRMError as exc:
                     problems = _problems(exc)
-                    problems.setdefault("", [exc.message])
                 else:
                     flash(_("Rule saved."), "success")
                     return redirect(url_for(".rule_edit", rule_id=saved["id"]))

@@ -96,7 +96,6 @@ class SecurityMixin:
                         put_role(session, role_from_form(role, request.form, objects), known, name=role)
             except CRMError as exc:
                 problems = _problems(exc)
-                problems.setdefault("", [exc.message])
             else:
                 if request.form.get("delete"):
                     flash(_("Role deleted."), "success")
@@ -142,7 +141,6 @@ class SecurityMixin:
                                 manager_id=values.get("manager_id"))
             except CRMError as exc:
                 problems = _problems(exc)
-                problems.setdefault("", [exc.message])
             else:
                 flash(_("User created."), "success")
                 return redirect(url_for(".users"))
@@ -176,7 +174,6 @@ class SecurityMixin:
                     update_user(session, user_id, document)
             except CRMError as exc:
                 problems = _problems(exc)
-                problems.setdefault("", [exc.message])
             else:
                 flash(_("User saved."), "success")
                 return redirect(url_for(".users"))

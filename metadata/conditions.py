@@ -46,7 +46,7 @@ from typing import Any, Protocol
 import sqlalchemy as sa
 from sqlalchemy.sql.elements import ColumnElement
 
-from crm_platform.core.errors import ValidationError
+from crm_platform.core.errors import UNCODED, ValidationError, problem
 
 __all__ = [
     "FieldRef", "KINDS", "MAX_DEPTH", "MAX_EXPRESSION_LENGTH", "MAX_RULES", "OPERATORS", "Operator",
@@ -148,8 +148,10 @@ def validate(tree: Any, fields: Mapping[str, FieldRef]) -> dict[str, Any] | None
         checker.problems.append("condition: the top level must be a group with 'condition' and 'rules'")
     if checker.problems:
         first, more = checker.problems[0], len(checker.problems) - 1
+        coded = [checker.coded.get(i) or problem(UNCODED) for i in range(len(checker.problems))]
         raise ValidationError(f"invalid condition: {first}" + (f" (and {more} more)" if more else ""),
-                              {"filter": list(checker.problems)})
+                              {"filter": list(checker.problems)},
+                              problems={"filter": coded} if checker.coded else None)
     return normalized
 
 
@@ -157,7 +159,13 @@ class _Validator:
     def __init__(self, fields: Mapping[str, FieldRef]) -> None:
         self.fields = fields
         self.problems: list[str] = []
+        #: Coded problems (for a catalogue) by their index in ``problems``.
+        self.coded: dict[int, dict[str, Any]] = {}
         self.rule_count = 0
+
+    def add(self, message: str, code: str, **params: Any) -> None:
+        self.coded[len(self.problems)] = problem(code, **params)
+        self.problems.append(message)
 
     def node(self, node: Any, path: str, depth: int) -> Any:
         if not isinstance(node, Mapping):
@@ -196,13 +204,14 @@ class _Validator:
         op = OPERATORS.get(op_name) if isinstance(op_name, str) else None
         field = self.fields.get(name) if isinstance(name, str) else None
         if op is None:
-            self.problems.append(f"{where}unknown operator {op_name!r}")
+            self.add(f"{where}unknown operator {op_name!r}", "unknown_operator", field=name, operator=op_name)
         if field is None:
-            self.problems.append(f"{where}unknown field {name!r}")
+            self.add(f"{where}unknown field {name!r}", "unknown_filter_field", field=name)
         if op is None or field is None:
             return None
         if field.kind not in op.kinds:
-            self.problems.append(f"{where}operator {op_name!r} cannot be used on {field.kind} field {name!r}")
+            self.add(f"{where}operator {op_name!r} cannot be used on {field.kind} field {name!r}",
+                     "operator_not_for_field", field=name, operator=op_name)
             return None
         try:
             value = _check_value(field, op_name, op, node.get("value"))

@@ -21,7 +21,7 @@ from jsonschema import Draft202012Validator
 from sqlalchemy.dialects.postgresql.base import RESERVED_WORDS as POSTGRES_RESERVED
 from sqlalchemy.sql.compiler import RESERVED_WORDS as SQL_RESERVED
 
-from crm_platform.core.errors import ExpressionError, Problems, ValidationError
+from crm_platform.core.errors import UNCODED, ExpressionError, Problems, ValidationError, problem
 
 from .field_types import FIELD_TYPES, deserialize_loose, fits_column
 
@@ -53,12 +53,37 @@ def _validator(kind: str) -> Draft202012Validator:
 def check_shape(kind: str, document: Any, prefix: str = "") -> None:
     """Validate a document against the JSON Schema ``kind``; raise naming every problem by path."""
     errors: dict[str, list[str]] = {}
+    coded: dict[str, list[dict[str, Any]]] = {}
     for error in sorted(_validator(kind).iter_errors(document), key=lambda e: list(e.absolute_path)):
         path = prefix + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path)
-        errors.setdefault(path.lstrip(".") or kind, []).append(_short(error.message))
+        key = path.lstrip(".") or kind
+        errors.setdefault(key, []).append(_short(error.message))
+        coded.setdefault(key, []).append(_shape_problem(error))
     if errors:
         first_path, first = next(iter(errors.items()))
-        raise ValidationError(f"invalid {kind.replace('_', ' ')}: {first_path}: {first[0]}", errors)
+        known = any(p["code"] != UNCODED for items in coded.values() for p in items)
+        raise ValidationError(f"invalid {kind.replace('_', ' ')}: {first_path}: {first[0]}", errors,
+                              problems=coded if known else None)
+
+
+def _shape_problem(error: Any) -> dict[str, Any]:
+    """The coded problem of a JSON Schema error, for the kinds a designer's user meets."""
+    rule, value, instance = error.validator, error.validator_value, error.instance
+    if rule == "pattern" and error.absolute_path and error.absolute_path[-1] == "name":
+        return problem("invalid_name", name=instance)
+    if rule == "pattern":
+        return problem("pattern", pattern=value)
+    if rule == "enum":
+        return problem("choice", choices=list(value))
+    if rule == "maxLength":
+        return problem("max_length", max=value)
+    if rule == "minimum":
+        return problem("min", min=value)
+    if rule == "maximum":
+        return problem("max", max=value)
+    if rule == "required" and isinstance(instance, dict):
+        return problem("missing_property", name=next((p for p in value if p not in instance), ""))
+    return problem(UNCODED)
 
 
 #: Entries a platform's memo of valid documents keeps before it starts over (bounds its memory).
@@ -200,9 +225,10 @@ class ObjectDef:
 
 def check_name(problems: Problems, path: str, name: str, what: str) -> None:
     if not isinstance(name, str) or not NAME_PATTERN.match(name):
-        problems.add(path, f"{what} name {name!r} must match ^[a-z][a-z0-9_]{{0,62}}$")
+        problems.add(path, f"{what} name {name!r} must match ^[a-z][a-z0-9_]{{0,62}}$", code="invalid_name", name=name)
     elif name in RESERVED_NAMES:
-        problems.add(path, f"{what} name {name!r} is a reserved word; choose another name")
+        problems.add(path, f"{what} name {name!r} is a reserved word; choose another name", code="reserved_name",
+                     name=name)
 
 
 def check_definitions(objects: Mapping[str, ObjectDef], changed: Iterable[str] | None = None,
@@ -224,15 +250,16 @@ def _check_object(problems: Problems, obj: ObjectDef, objects: Mapping[str, Obje
         path = f"fields[{index}]"
         check_name(problems, f"{path}.name", fd.name, "field")
         if fd.name in SYSTEM_COLUMNS:
-            problems.add(f"{path}.name", f"{fd.name!r} is a system column; choose another name")
+            problems.add(f"{path}.name", f"{fd.name!r} is a system column; choose another name", code="system_name",
+                         name=fd.name)
         if fd.name in seen:
-            problems.add(f"{path}.name", f"duplicate field name {fd.name!r}")
+            problems.add(f"{path}.name", f"duplicate field name {fd.name!r}", code="duplicate_name", name=fd.name)
         seen.add(fd.name)
         _check_field(problems, path, fd, obj, objects)
     _check_formula_cycles(problems, obj)
     title = obj.document.get("title_field")
     if title and title not in seen:
-        problems.add("title_field", f"unknown field {title!r}")
+        problems.add("title_field", f"unknown field {title!r}", code="unknown_field_named", name=title)
     if obj.pipeline is not None:
         _check_pipeline(problems, obj)
     for layout_name, layout in obj.layouts.items():
@@ -251,14 +278,15 @@ def _check_field(problems: Problems, path: str, fd: FieldDef, obj: ObjectDef, ob
     if fd.type in {"picklist", "multi_picklist"}:
         values = fd.option_values
         if not values:
-            problems.add(f"{path}.options", "a picklist needs at least one option")
+            problems.add(f"{path}.options", "a picklist needs at least one option", code="no_options")
         if len(set(values)) != len(values):
-            problems.add(f"{path}.options", "option values must be unique")
+            problems.add(f"{path}.options", "option values must be unique", code="duplicate_options")
     if fd.type == "lookup":
         if not fd.target:
-            problems.add(f"{path}.target", "a lookup needs a target object")
+            problems.add(f"{path}.target", "a lookup needs a target object", code="no_target")
         elif fd.target not in objects and fd.target != obj.name:
-            problems.add(f"{path}.target", f"unknown target object {fd.target!r}")
+            problems.add(f"{path}.target", f"unknown target object {fd.target!r}", code="unknown_target",
+                         target=fd.target)
         if fd.target == obj.name and fd.on_delete == "cascade":
             problems.add(f"{path}.on_delete", "a lookup to its own object cannot cascade deletes")
     if fd.type == "formula":
@@ -308,14 +336,14 @@ def _check_bounds(problems: Problems, path: str, fd: FieldDef) -> None:
         else:
             parsed[key] = value
     if parsed.get("min") is not None and parsed.get("max") is not None and parsed["min"] > parsed["max"]:
-        problems.add(path, "min is greater than max")
+        problems.add(path, "min is greater than max", code="min_above_max")
 
 
 def _check_formula(problems: Problems, path: str, fd: FieldDef, obj: ObjectDef) -> None:
     from .formulas import Formula
 
     if not fd.expression:
-        problems.add(f"{path}.expression", "a formula needs an expression")
+        problems.add(f"{path}.expression", "a formula needs an expression", code="no_expression")
         return
     if not fd.result_type:
         problems.add(f"{path}.result_type", "a formula needs a result_type")
@@ -328,7 +356,7 @@ def _check_formula(problems: Problems, path: str, fd: FieldDef, obj: ObjectDef) 
         # A trial run on an empty record catches what only evaluation reveals (10**10**10, 'a' * 10**9).
         result = formula.evaluate({name: None for name in names})
     except ExpressionError as exc:
-        problems.add(f"{path}.expression", exc.message)
+        problems.add(f"{path}.expression", exc.message, code="bad_formula", error=exc.message)
         return
     if not fits_column(fd.result_type, fd, result):
         problems.add(f"{path}.expression", f"the result {result} is out of the range a {fd.result_type} can store")

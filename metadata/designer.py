@@ -16,7 +16,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from crm_platform.core.errors import Conflict, NotFound, SchemaChangeError, StillReferenced, ValidationError
+from crm_platform.core.errors import Conflict, NotFound, SchemaChangeError, StillReferenced, ValidationError, problem
 from crm_platform.core.events import METADATA_CHANGED
 from crm_platform.core.session import TenantSession, utcnow
 
@@ -68,7 +68,9 @@ class Designer:
             self._check_shape("object", document)
             name = document["name"]
             if name in self.definitions or name in objects:
-                raise Conflict(f"object {name!r} already exists", {"name": ["already exists"]})
+                raise Conflict(f"object {name!r} already exists", {"name": ["already exists"]},
+                               reason="object_exists", params={"object": name},
+                               problems={"name": [problem("already_exists")]})
             objects[name] = ObjectDef.from_document(copy.deepcopy(document))
         if not objects:
             return []
@@ -103,7 +105,8 @@ class Designer:
         blocking = lookups + self._hook_references({"action": "delete_object", "object": name})
         if blocking:
             raise StillReferenced(
-                f"object {name!r} is still referenced by: {', '.join(blocking)}", {"references": blocking}
+                f"object {name!r} is still referenced by: {', '.join(blocking)}", {"references": blocking},
+                reason="object_referenced", params={"object": name, "references": blocking},
             )
         ddl.drop_table(self.session, obj.table_name)
         self.session.conn.execute(stage_history.delete().where(stage_history.c.object == name))
@@ -119,7 +122,9 @@ class Designer:
         before = self._object(object_name)
         name = field_doc["name"]
         if before.field(name) is not None:
-            raise Conflict(f"field {name!r} already exists on {object_name}", {"name": ["already exists"]})
+            raise Conflict(f"field {name!r} already exists on {object_name}", {"name": ["already exists"]},
+                           reason="field_exists", params={"field": name, "object": object_name},
+                           problems={"name": [problem("already_exists")]})
         obj = before.with_document(fields=[*before.document["fields"], copy.deepcopy(field_doc)])
         self._check({**self.definitions, object_name: obj}, [object_name])
         fd = obj.field(name)
@@ -130,6 +135,7 @@ class Designer:
                 raise SchemaChangeError(
                     f"field {name!r} is required but {count} existing records would have no value; give it a default",
                     {name: ["required without a default on an object that has records"]},
+                    reason="required_without_default", params={"field": name, "count": count},
                 )
         ddl.add_column(self.session, obj.table_name, field_column(fd))
         new_model = self._recompile(obj)
@@ -149,7 +155,8 @@ class Designer:
 
     def update_field(self, object_name: str, field_name: str, patch: Any) -> dict[str, Any]:
         if not isinstance(patch, dict):
-            raise ValidationError("a field change must be a JSON object", {"field": ["expected an object"]})
+            raise ValidationError("a field change must be a JSON object", {"field": ["expected an object"]},
+                                  reason="field_change_not_object")
         before = self._object(object_name)
         old = self._field(before, field_name)
         merged = {**old.document, **copy.deepcopy(patch)}
@@ -157,7 +164,9 @@ class Designer:
         check_shape("field", merged, prefix="field")
         new_name = merged["name"]
         if new_name != field_name and before.field(new_name) is not None:
-            raise Conflict(f"field {new_name!r} already exists on {object_name}", {"name": ["already exists"]})
+            raise Conflict(f"field {new_name!r} already exists on {object_name}", {"name": ["already exists"]},
+                           reason="field_exists", params={"field": new_name, "object": object_name},
+                           problems={"name": [problem("already_exists")]})
         fields = [merged if f["name"] == field_name else f for f in before.document["fields"]]
         obj = before.with_document(fields=fields)
         if new_name != field_name:
@@ -206,7 +215,8 @@ class Designer:
         if blocking:
             raise StillReferenced(
                 f"field {object_name}.{field_name} is still referenced by: {', '.join(blocking)}",
-                {"references": blocking},
+                {"references": blocking}, reason="field_referenced",
+                params={"object": object_name, "field": field_name, "references": blocking},
             )
         fields = [f for f in before.document["fields"] if f["name"] != field_name]
         obj = _remove_references(before.with_document(fields=fields), field_name)
@@ -258,6 +268,7 @@ class Designer:
                 raise SchemaChangeError(
                     f"stages still hold records: {described}; move those records first",
                     {"stages": [f"{stage}: {count} records" for stage, count in sorted(orphaned.items())]},
+                    reason="stages_in_use", params={"object": object_name, "stages": sorted(orphaned)},
                 )
         if removing and model.has_pipeline:
             ddl.drop_index(self.session, index_name(obj.table_name, "stage", False), obj.table_name)
@@ -276,14 +287,15 @@ class Designer:
     def _object(self, name: str) -> ObjectDef:
         obj = self.definitions.get(name)
         if obj is None:
-            raise NotFound(f"object {name!r} does not exist")
+            raise NotFound(f"object {name!r} does not exist", reason="no_such_object", params={"object": name})
         return obj
 
     @staticmethod
     def _field(obj: ObjectDef, name: str) -> Any:
         fd = obj.field(name)
         if fd is None:
-            raise NotFound(f"field {name!r} does not exist on {obj.name}")
+            raise NotFound(f"field {name!r} does not exist on {obj.name}", reason="no_such_field",
+                           params={"field": name, "object": obj.name})
         return fd
 
     def _check(self, definitions: dict[str, ObjectDef], changed: Iterable[str]) -> None:
@@ -417,12 +429,14 @@ class Designer:
                 raise SchemaChangeError(
                     f"cannot change field {old.name!r} from {old.type} to {new.type}; add a new field instead",
                     {old.name: [f"{old.type} -> {new.type} is not a supported conversion"]},
+                    reason="type_change_unsupported", params={"field": old.name, "from": old.type, "to": new.type},
                 )
         if new.type == "lookup" and new.target != old.target:
             if self._count(model.table, column.is_not(None)):
                 raise SchemaChangeError(
                     f"cannot retarget lookup {old.name!r} while records point somewhere",
                     {old.name: ["clear the field on every record first"]},
+                    reason="lookup_retarget_in_use", params={"field": old.name},
                 )
         if _sql_type(old) != _sql_type(new) or old.options != new.options:
             self._check_conversion(model, old, new)
@@ -432,6 +446,8 @@ class Designer:
                 raise SchemaChangeError(
                     f"cannot make {old.name!r} required: {len(missing)} records have no value",
                     {old.name: ["records without a value"], "records": missing[:OFFENDERS_SHOWN]},
+                    reason="required_refused",
+                    params={"field": old.name, "count": len(missing), "ids": missing[:OFFENDERS_SHOWN]},
                 )
         if new.unique and not old.unique:
             duplicates = self.session.conn.execute(
@@ -443,6 +459,7 @@ class Designer:
                 raise SchemaChangeError(
                     f"cannot make {old.name!r} unique: some values occur more than once: {values}",
                     {old.name: ["duplicate values"], "duplicates": values},
+                    reason="unique_refused", params={"field": old.name, "values": values},
                 )
 
     def _check_conversion(self, model: ObjectModel, old: Any, new: Any) -> None:
@@ -462,6 +479,9 @@ class Designer:
                 f"cannot change field {old.name!r}: {len(offenders)}{'+' if len(offenders) >= OFFENDERS_SHOWN else ''} "
                 f"records hold values that do not fit (first: id {offenders[0]['id']}, {offenders[0]['error']})",
                 {old.name: ["existing values do not convert"], "records": offenders},
+                reason="conversion_refused",
+                params={"field": old.name, "count": f"{len(offenders)}{'+' if len(offenders) >= OFFENDERS_SHOWN else ''}",
+                        "ids": [o["id"] for o in offenders], "to": new.type},
             )
 
     def _non_null_values(self, table: sa.Table, name: str) -> Iterable[tuple[int, Any]]:

@@ -15,7 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from crm_platform.core.errors import ValidationError
+from crm_platform.core.errors import UNCODED, ValidationError, problem
 
 from . import conditions
 from .definitions import layout_of
@@ -65,6 +65,7 @@ def parse_list_arguments(
     Fields in ``unreadable`` are treated as unknown, so filtering cannot reveal their values.
     """
     errors: dict[str, list[str]] = {}
+    coded: dict[tuple[str, str], dict[str, Any]] = {}  # (key, message) -> its coded problem
     rules: list[dict[str, Any]] = []
     query = ListQuery(unreadable=unreadable)
     refs = {name: ref for name, ref in model.field_refs.items() if name not in unreadable}
@@ -76,13 +77,16 @@ def parse_list_arguments(
             continue
         field_name, _, suffix = name.partition("__")
         if field_name not in refs:
-            errors.setdefault(name, []).append(f"unknown filter field {field_name!r}")
+            message = f"unknown filter field {field_name!r}"
+            errors.setdefault(name, []).append(message)
+            coded[name, message] = problem("unknown_filter_field", field=field_name)
             continue
         operator = SUFFIX_OPERATORS.get(suffix or "eq")
         if operator is None:
-            errors.setdefault(name, []).append(
-                f"unknown filter operator {suffix!r}; use one of: {', '.join(SUFFIX_OPERATORS)}"
-            )
+            message = f"unknown filter operator {suffix!r}; use one of: {', '.join(SUFFIX_OPERATORS)}"
+            errors.setdefault(name, []).append(message)
+            coded[name, message] = problem("unknown_filter_suffix", field=field_name, operator=suffix,
+                                           operators=list(SUFFIX_OPERATORS))
             continue
         for value in values:
             rules.append(_rule(field_name, operator, value, errors, name))
@@ -91,7 +95,9 @@ def parse_list_arguments(
         try:
             tree = json.loads(raw_filter)
         except ValueError as exc:
-            errors.setdefault("filter", []).append(f"not valid JSON: {exc}")
+            message = f"not valid JSON: {exc}"
+            errors.setdefault("filter", []).append(message)
+            coded["filter", message] = problem("filter_not_json")
         except RecursionError:
             errors.setdefault("filter", []).append("nested too deeply")
         else:
@@ -100,7 +106,7 @@ def parse_list_arguments(
             elif tree:
                 rules.append(tree)
     if errors:
-        raise ValidationError(_summary(errors), errors)
+        raise ValidationError(_summary(errors), errors, problems=_coded(errors, coded))
     if rules:
         tree = rules[0] if len(rules) == 1 and "rules" in rules[0] else {"condition": "AND", "rules": rules}
         query.condition = conditions.validate(tree, refs)
@@ -173,6 +179,14 @@ def _sort(model: Any, refs: Mapping[str, Any], raw: str | None, errors: dict[str
             continue
         keys.append((name, part.startswith("-")))
     return keys
+
+
+def _coded(errors: Mapping[str, list[str]],
+           coded: Mapping[tuple[str, str], dict[str, Any]]) -> dict[str, list[dict[str, Any]]] | None:
+    """The coded problems beside ``errors``' messages, in the same order (``None`` if none is coded)."""
+    if not coded:
+        return None
+    return {key: [coded.get((key, m)) or problem(UNCODED) for m in messages] for key, messages in errors.items()}
 
 
 def _summary(errors: Mapping[str, list[str]]) -> str:

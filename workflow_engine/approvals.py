@@ -84,7 +84,8 @@ def _comment(comment: Any) -> str | None:
         return None
     if not isinstance(comment, str) or len(comment) > MAX_COMMENT:
         raise ValidationError(f"comment must be text of at most {MAX_COMMENT} characters",
-                              {"comment": [f"at most {MAX_COMMENT} characters"]})
+                              {"comment": [f"at most {MAX_COMMENT} characters"]},
+                              reason="comment_too_long", params={"max": MAX_COMMENT})
     return comment or None
 
 
@@ -184,20 +185,23 @@ def _lock_request(session: TenantSession, request_id: Any) -> dict[str, Any]:
     try:
         key = int(request_id)
     except (TypeError, ValueError):
-        raise NotFound(f"approval request {request_id!r} does not exist") from None
+        raise NotFound(f"approval request {request_id!r} does not exist", reason="no_such_request",
+                       params={"id": request_id}) from None
     query = sa.select(approval_requests).where(approval_requests.c.id == key)
     if session.dialect == "postgresql":
         query = query.with_for_update()
     row = session.conn.execute(query).first()
     if row is None:
-        raise NotFound(f"approval request {request_id!r} does not exist")
+        raise NotFound(f"approval request {request_id!r} does not exist", reason="no_such_request",
+                       params={"id": request_id})
     return dict(row._mapping)
 
 
 def _require_pending(request: dict[str, Any]) -> None:
     if request["status"] != "pending":
         raise Conflict(f"approval request {request['id']} is already {request['status']}",
-                       {"status": [request["status"]]})
+                       {"status": [request["status"]]}, reason="request_decided",
+                       params={"id": request["id"], "status": request["status"]})
 
 
 def pending_request(session: TenantSession, object_name: str, record_id: int) -> Any:
@@ -232,17 +236,21 @@ def submit(session: TenantSession, object_name: str, record_id: Any, process_nam
     comment = _comment(comment)
     obj = load_model(session).object(object_name)
     if not isinstance(process_name, str) or not process_name:
-        raise ValidationError("name the approval process: {\"process\": <name>}", {"process": ["required"]})
+        raise ValidationError("name the approval process: {\"process\": <name>}", {"process": ["required"]},
+                              reason="process_required")
     process = find_process(session, obj.name, process_name)
     if process is None:
-        raise ValidationError(f"no approval process {process_name!r} on {obj.name}", {"process": ["unknown process"]})
+        raise ValidationError(f"no approval process {process_name!r} on {obj.name}", {"process": ["unknown process"]},
+                              reason="no_such_process", params={"process": process_name, "object": obj.name})
     if not process.active:
-        raise ValidationError(f"approval process {process_name!r} is inactive", {"process": ["inactive"]})
+        raise ValidationError(f"approval process {process_name!r} is inactive", {"process": ["inactive"]},
+                              reason="process_inactive", params={"process": process_name})
     record = _record(session, obj, record_id, lock=True)
     existing = pending_request(session, obj.name, record["id"])
     if existing is not None:
         raise Conflict(f"{obj.name} {record['id']} already awaits approval ({existing.process_name!r}, request "
-                       f"{existing.id})", {"record": [f"approval request {existing.id} is pending"]})
+                       f"{existing.id})", {"record": [f"approval request {existing.id} is pending"]},
+                       reason="already_awaiting", params={"object": obj.name, "process": existing.process_name})
     definition = version_definition(session, process.id, process.version)
     entry = definition.get("entry_condition")
     if not _holds(session, obj, entry, record):
@@ -384,9 +392,11 @@ def _my_task(session: TenantSession, request: dict[str, Any]) -> Any:
     if tasks:
         last = tasks[-1]
         raise Conflict(f"your task in step {last.step_name!r} of approval request {request['id']} is already "
-                       f"{last.status}", {"task": [last.status]})
+                       f"{last.status}", {"task": [last.status]}, reason="task_decided",
+                       params={"id": request["id"], "step": last.step_name, "status": last.status})
     raise PermissionDenied(f"you are not an approver of approval request {request['id']} "
-                           f"(step {request['step_name']!r})")
+                           f"(step {request['step_name']!r})", reason="not_an_approver",
+                           params={"id": request["id"], "step": request["step_name"]})
 
 
 def decide(session: TenantSession, request_id: Any, decision: str, comment: Any = None) -> dict[str, Any]:
@@ -420,7 +430,8 @@ def recall(session: TenantSession, request_id: Any, comment: Any = None) -> dict
     request = _lock_request(session, request_id)
     actor = session.actor
     if not actor.is_admin and (actor.user_id is None or actor.user_id != request["submitted_by"]):
-        raise PermissionDenied(f"only the submitter or an admin may recall approval request {request['id']}")
+        raise PermissionDenied(f"only the submitter or an admin may recall approval request {request['id']}",
+                               reason="recall_not_allowed", params={"id": request["id"]})
     _require_pending(request)
     now = utcnow()
     session.conn.execute(approval_requests.update().where(approval_requests.c.id == request["id"]).values(
@@ -442,14 +453,19 @@ def delegate(session: TenantSession, request_id: Any, to: Any, comment: Any = No
     _require_pending(request)
     task = _my_task(session, request)
     if to is None:
-        raise ValidationError("say who takes over: {\"to\": <user id or e-mail>}", {"to": ["required"]})
+        raise ValidationError("say who takes over: {\"to\": <user id or e-mail>}", {"to": ["required"]},
+                              reason="delegate_to_required")
     target = resolve_user(session, to, "to")
     if not target.active:
-        raise ValidationError(f"{target.email} is inactive", {"to": ["inactive user"]})
+        raise ValidationError(f"{target.email} is inactive", {"to": ["inactive user"]},
+                              reason="delegate_to_inactive", params={"user": target.email})
     if target.id == task.approver_id:
-        raise ValidationError("you cannot delegate a task to yourself", {"to": ["same user"]})
+        raise ValidationError("you cannot delegate a task to yourself", {"to": ["same user"]},
+                              reason="delegate_to_self")
     if _approves_step(session, request, target.id):
-        raise Conflict(f"{target.email} is already an approver of step {request['step_name']!r}", {"to": ["already an approver"]})
+        raise Conflict(f"{target.email} is already an approver of step {request['step_name']!r}",
+                       {"to": ["already an approver"]}, reason="delegate_to_approver",
+                       params={"user": target.email, "step": request["step_name"]})
     definition = version_definition(session, request["process_id"], request["process_version"])
     step, _ = _step_of(definition, request["step_index"])
     delay = escalation_delay(step)

@@ -183,11 +183,15 @@ class Problems:
     def __init__(self, subject: str) -> None:
         self.subject = subject
         self.errors: dict[str, list[str]] = {}
+        self.coded: dict[str, list[dict[str, Any]]] = {}
 
-    def add(self, path: str, message: str) -> None:
+    def add(self, path: str, message: str, code: str = UNCODED, **params: Any) -> None:
+        """``code``/``params``: the problem as a catalogue says it (``reserved_name``, name=...)."""
         self.errors.setdefault(path, []).append(message)
+        self.coded.setdefault(path, []).append(problem(code, **params))
 
     def raise_if_any(self) -> None:
         if self.errors:
             path, messages = next(iter(self.errors.items()))
-            raise ValidationError(f"invalid {self.subject}: {path}: {messages[0]}", self.errors)
+            coded = self.coded if any(p["code"] != UNCODED for ps in self.coded.values() for p in ps) else None
+            raise ValidationError(f"invalid {self.subject}: {path}: {messages[0]}", self.errors, problems=coded)
