@@ -16,6 +16,10 @@ if TYPE_CHECKING:
     from flask import Flask
 
 
+#: The advisory lock key under which PostgreSQL control tables are created (any fixed number).
+CONTROL_TABLES_LOCK = 0x43524D00
+
+
 class Platform:
     """Engines, the event bus, caches and the hooks the layers register with the foundation."""
 
@@ -48,7 +52,14 @@ class Platform:
         return self.caches.setdefault(name, {})
 
     def create_control_tables(self) -> None:
-        control_metadata.create_all(self.db.control_engine)
+        """Create the platform's own tables where missing. Processes starting together on a new
+        database (several web workers, a worker beside them) would race to create the
+        same tables, so the check and the creation run under one lock: an advisory lock there, the
+        write lock (``BEGIN IMMEDIATE``) on SQLite."""
+        with self.db.control(write=True) as conn:
+            if conn.dialect.name == "postgresql":
+                conn.execute(sa.select(sa.func.pg_advisory_xact_lock(CONTROL_TABLES_LOCK)))
+            control_metadata.create_all(conn)
 
     def init_app(self, app: Flask) -> None:
         app.extensions["crm"] = self
