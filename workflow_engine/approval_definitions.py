@@ -36,7 +36,7 @@ from crm_platform.core.errors import (
 from crm_platform.core.roles import list_roles
 from crm_platform.core.session import TenantSession, utcnow
 from crm_platform.core.users import resolve_user
-from metadata import conditions, load_model
+from metadata import conditions, load_model, reference
 from metadata.model import ObjectModel
 
 from .definitions import check_actions
@@ -353,11 +353,13 @@ def follow_metadata_change(session: TenantSession, change: dict[str, Any]) -> li
         sa.select(approval_requests.c.process_id, approval_requests.c.process_version, approval_requests.c.object)
         .where(approval_requests.c.status == "pending").distinct()).all()
     if action == "delete_object":
-        blocking = [f"approval process {row.name!r} (id {row.id})" for row in live
-                    if object_name in _objects_named(row.definition)]
+        blocking = [reference("approval_process", f"approval process {row.name!r} (id {row.id})", name=row.name,
+                              id=row.id)
+                    for row in live if object_name in _objects_named(row.definition)]
         count = sum(1 for p in pending if p.object == object_name)
         if count:
-            blocking.append(f"pending approval requests on {object_name}")
+            blocking.append(reference("pending_approvals", f"pending approval requests on {object_name}",
+                                      object=object_name))
         return blocking
     if action not in ("delete_field", "rename_field"):
         return []
@@ -372,7 +374,10 @@ def follow_metadata_change(session: TenantSession, change: dict[str, Any]) -> li
         walked = _walk(version.definition, visit, lookup_target)
         if not visit.hits:
             continue
-        label = f"approval process {names.get(version.process_id)!r} (id {version.process_id}, version {version.version})"
+        name = names.get(version.process_id)
+        label = reference("approval_process_version",
+                          f"approval process {name!r} (id {version.process_id}, version {version.version})",
+                          name=name, id=version.process_id, version=version.version)
         if action == "delete_field":
             if key in current or key in in_use:
                 blocking.append(label)
