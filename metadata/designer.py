@@ -106,7 +106,7 @@ class Designer:
         lookups = [lookup_reference(o, f) for o, f in self.model.referencing_lookups(name) if o != name]
         blocking = lookups + self._hook_references({"action": "delete_object", "object": name})
         if blocking:
-            raise still_referenced(f"object {name!r} is still referenced by", blocking, "object_referenced",
+            raise still_referenced(f"object {name!r} is still referenced by", blocking, reason="object_referenced",
                                    object=name)
         ddl.drop_table(self.session, obj.table_name)
         self.session.conn.execute(stage_history.delete().where(stage_history.c.object == name))
@@ -214,7 +214,7 @@ class Designer:
         blocking += self._hook_references({"action": "delete_field", "object": object_name, "field": field_name})
         if blocking:
             raise still_referenced(f"field {object_name}.{field_name} is still referenced by", blocking,
-                                   "field_referenced", object=object_name, field=field_name)
+                                   reason="field_referenced", object=object_name, field=field_name)
         fields = [f for f in before.document["fields"] if f["name"] != field_name]
         obj = _remove_references(before.with_document(fields=fields), field_name)
         self._check({**self.definitions, object_name: obj}, [object_name])

@@ -46,7 +46,7 @@ def dependent_reference(object_name: str, field_name: str) -> CodedMessage:
                      field=field_name)
 
 
-def still_referenced(message: str, references: Iterable[str], reason: str, **params: Any) -> StillReferenced:
+def still_referenced(message: str, references: Iterable[str], *, reason: str, **params: Any) -> StillReferenced:
     """The refusal of a deletion: the references as text in ``details`` and as coded ``problems``
     (a reference given as plain text, by a hook of an older kind, keeps only its text)."""
     listed = list(references)
