@@ -361,7 +361,7 @@ def _check_bounds(problems: Problems, path: str, fd: FieldDef) -> None:
 
 
 def _check_formula(problems: Problems, path: str, fd: FieldDef, obj: ObjectDef) -> None:
-    from .formulas import Formula
+    from .formulas import Formula, formula_problem
 
     if not fd.expression:
         problems.add(f"{path}.expression", "a formula needs an expression", code="no_expression")
@@ -377,7 +377,8 @@ def _check_formula(problems: Problems, path: str, fd: FieldDef, obj: ObjectDef) 
         # A trial run on an empty record catches what only evaluation reveals (10**10**10, 'a' * 10**9).
         result = formula.evaluate({name: None for name in names})
     except ExpressionError as exc:
-        problems.add(f"{path}.expression", exc.message, code="bad_formula", error=exc.message)
+        coded = formula_problem(exc)
+        problems.add(f"{path}.expression", exc.message, coded["code"], **coded["params"])
         return
     if not fits_column(fd.result_type, fd, result):
         problems.add(f"{path}.expression", f"the result {result} is out of the range a {fd.result_type} can store",

@@ -29,7 +29,7 @@ from crm_platform.core.errors import (
 from metadata import conditions
 from metadata.definitions import shape_problem
 from metadata.field_types import FIELD_TYPES, deserialize_loose, value_type_of
-from metadata.formulas import Formula
+from metadata.formulas import Formula, formula_problem
 from metadata.model import ObjectModel, TenantModel
 
 from .templates import compile_template
@@ -202,7 +202,8 @@ def _check_value(problems: Problems, path: str, obj: ObjectModel, field_name: st
             Formula(value["formula"], _field_names(source), result_type if result_type in
                     ("text", "integer", "decimal", "currency", "percent", "boolean", "date", "datetime") else "text")
         except ExpressionError as exc:
-            problems.add(path, exc.message, "bad_formula", error=exc.message)
+            coded = formula_problem(exc)
+            problems.add(path, exc.message, coded["code"], **coded["params"])
         return
     if field_name == "stage" and value is not None and value not in obj.stages:
         problems.add(path, f"unknown stage {value!r}", "unknown_stage_named", name=value)
