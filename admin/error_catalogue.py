@@ -77,6 +77,17 @@ FIELD_MESSAGES: Mapping[str, Any] = {
     "unknown_operator": lazy_gettext("%(field)s: unknown operator %(operator)s."),
     "operator_not_for_field": lazy_gettext("%(field)s: the operator %(operator)s cannot be used on this field."),
     "filter_not_json": lazy_gettext("The filter cannot be read (not valid JSON)."),
+    # What makes a formula or an expression invalid (``metadata.formulas``), said as a formula's ``cause``.
+    "unknown_function": lazy_gettext("Unknown function %(name)s."),
+    "function_not_called": lazy_gettext("%(name)s is a function; call it, such as %(name)s(...)."),
+    "argument_count": lazy_gettext("%(name)s cannot take %(count)s argument(s)."),
+    "keyword_arguments": lazy_gettext("%(name)s takes no named arguments."),
+    "not_allowed": lazy_gettext("%(construct)s is not allowed."),
+    "syntax_error": lazy_gettext("Invalid syntax at column %(column)s."),
+    "nested_too_deeply": lazy_gettext("Nested too deeply."),
+    "division_by_zero": lazy_gettext("Division by zero."),
+    "value_too_large": lazy_gettext("A value is too large."),
+    "result_not_convertible": lazy_gettext("The result %(value)s cannot be stored as %(type)s."),
     # List parameters (``metadata.query``).
     "parameter_too_long": lazy_gettext("Longer than %(max)s characters."),
     "given_twice": lazy_gettext("Given more than once."),

@@ -105,6 +105,8 @@ class Context:
             shown["controlling"] = self.option(shown["field"], shown["controlling"])
             shown["value"] = self.option(key, shown.get("value"))
             shown["field"] = self.field(shown["field"])
+        if isinstance(shown.get("cause"), Mapping):  # what made a formula invalid, said instead of its English
+            shown["error"] = self.say(FIELD_MESSAGES, {**shown.pop("cause"), "message": shown.get("error", "")})
         if "causes" in shown:
             shown["causes"] = _problem_lines(self.say(CAUSES, cause) for cause in shown["causes"] or [])
         if "expected" in shown:
