@@ -140,3 +140,23 @@ def test_inbox_refusals_are_chinese(zh, sales, user_client, request_id):
     assert boss.post(f"/admin/approvals/{request_id}/approve/", {"comment": ""}).status_code == 302
     page = page_of(boss.post(f"/admin/approvals/{request_id}/reject/", {"comment": ""}, follow_redirects=True))
     assert f"审批请求 {request_id} 已批准。" in page
+
+
+def test_list_sort_errors_are_chinese(zh, sales):
+    assert sales.api.post("/objects/deal/fields", json={
+        "name": "tags_field", "type": "multi_picklist", "options": [{"value": "a"}, {"value": "b"}],
+        "label": {"en": "Labels", "zh": "多标签"}}).status_code == 201
+    page = page_of(zh.get("/admin/records/deal/?sort=nope"))
+    assert "没有可用于排序的字段 nope。" in page and "unknown sort field" not in page
+    page = page_of(zh.get("/admin/records/deal/?sort=_tags,-tags_field"))
+    assert "列表不能按 标签 排序。；多标签 是多选列表，列表不能按它排序。" in page
+    assert "cannot sort" not in page and "sort:" not in page
+    page = page_of(zh.get("/admin/records/deal/?per_page=0"))
+    assert "每页记录数：必须在 1 和 500 之间。" in page
+
+
+def test_sort_errors_are_coded_in_the_api(sales):
+    body = sales.api.get("/records/deal?sort=nope,_tags").get_json()["error"]
+    assert body["details"] == {"sort": ["unknown sort field 'nope'", "cannot sort by '_tags'"]}
+    assert body["problems"] == {"sort": [{"code": "unknown_sort_field", "params": {"field": "nope"}},
+                                         {"code": "not_sortable", "params": {"field": "_tags"}}]}

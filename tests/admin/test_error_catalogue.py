@@ -16,7 +16,8 @@ from metadata.references import KINDS
 CODE = re.compile(r"^[a-z][a-z0-9_]*$")
 METADATA = Path(metadata.__file__).parent
 WORKFLOW = Path(workflow_engine.__file__).parent
-SOURCES = [METADATA / name for name in ("designer.py", "definitions.py", "query.py", "conditions.py", "references.py")]
+SOURCES = [METADATA / name for name in ("designer.py", "definitions.py", "query.py", "conditions.py", "references.py",
+                                        "formulas.py")]
 SOURCES += [WORKFLOW / name for name in ("definitions.py", "approval_definitions.py", "approvals.py", "references.py")]
 
 
@@ -40,7 +41,7 @@ def codes_in(paths: list[Path]) -> dict[str, set[str]]:
                     found["problem" if keyword.arg == "code" else "reason"].add(_literal(keyword.value))
             if name == "problem" and args and _literal(args[0]):
                 found["problem"].add(_literal(args[0]))
-            elif name == "add" and len(args) >= 2:  # (path, message, code) or a checker's (message, code)
+            elif name in ("add", "problem", "_error") and len(args) >= 2:  # (path, message, code), (message, code)
                 code = next((_literal(a) for a in reversed(args[1:]) if _literal(a)), None)
                 if code:
                     found["problem"].add(code)
@@ -54,7 +55,8 @@ def codes_in(paths: list[Path]) -> dict[str, set[str]]:
 def test_every_code_has_a_catalogue_message():
     found = codes_in(SOURCES)
     assert {"reserved_name", "unknown_operator", "unknown_sort_field", "bad_pattern", "placed_twice",
-            "duplicate_stage", "unknown_field_of", "action_needs", "quorum_above_approvers"} <= found["problem"]
+            "duplicate_stage", "unknown_field_of", "action_needs", "quorum_above_approvers", "unknown_function",
+            "syntax_error"} <= found["problem"]
     assert {"field_exists", "object_referenced", "no_approver", "quorum_unreachable"} <= found["reason"]
     assert {"rule", "approval_process", "pending_approvals"} <= found["reference"]
     assert {"role_unheld", "owner_without_manager"} <= found["cause"]
