@@ -100,7 +100,7 @@ class Context:
         if "fields" in shown:
             shown["fields"] = join(self.field(f) for f in shown["fields"])
         if "choices" in shown:
-            shown["choices"] = join(self.option(key, c) for c in shown["choices"])
+            shown["choices"] = join(self.option(params.get("field") or key, c) for c in shown["choices"])
         if "controlling" in shown and "field" in shown:
             shown["controlling"] = self.option(shown["field"], shown["controlling"])
             shown["value"] = self.option(key, shown.get("value"))

@@ -100,3 +100,32 @@ def test_the_api_keeps_rule_messages_and_adds_codes(sales):
     body = sales.api.post("/rules", json=rule).get_json()["error"]
     assert body["details"] == {"actions[0].url": ["a webhook needs an http(s) URL, not 'ftp://x'"]}
     assert body["problems"] == {"actions[0].url": [{"code": "webhook_url", "params": {"url": "ftp://x"}}]}
+
+
+def test_condition_values_are_checked_in_chinese(zh):
+    rule = {"name": "Values", "object": "deal", "trigger": {"type": "on_create"},
+            "condition": {"condition": "AND", "rules": [
+                {"field": "region", "operator": "equal", "value": "south"},
+                {"field": "amount", "operator": "between", "value": [10, 1]},
+                {"field": "name", "operator": "is_empty", "value": "x"}]},
+            "actions": [{"type": "set_field", "field": "notes", "value": "x"}]}
+    text = problems_of(zh.post("/admin/design/rules/new/", {"rule_json": json.dumps(rule)}))
+    for chinese in ("区域：south 不是有效的值。", "金额：下限 10 大于上限 1。",
+                    "商机名称：运算符 is_empty 不需要值。"):
+        assert chinese in text, (chinese, text)
+    assert "value" not in text and "bound" not in text
+
+
+def test_approval_process_designer_problems_are_chinese(zh):
+    process = {"name": "big", "object": "deal", "steps": [
+        {"name": "boss", "mode": "quorum", "quorum": 3, "approvers": [{"type": "user", "value": "nobody@example.com"},
+                                                                    {"type": "user", "value": "ghost@example.com"}]},
+        {"name": "team", "approvers": {"type": "role", "value": "ghost"}},
+        {"name": "boss", "approvers": {"type": "field", "value": "amount"}}],
+        "on_approve": [{"type": "set_field", "field": "nope", "value": 1}]}
+    response = zh.post("/admin/design/approval-processes/new/", {"process_json": json.dumps(process)})
+    text = problems_of(response)
+    for chinese in ("用户 nobody@example.com 不存在。", "未知角色 ghost。", "法定人数 3 需要至少同样多的审批人；此步骤只指定了 2 位。",
+                    "有两个步骤都名为 boss。", "金额 是货币字段；审批人字段必须是用户字段。", "商机没有可由规则设置的字段 nope。"):
+        assert chinese in text, (chinese, text)
+    assert "no user" not in text and "unknown role" not in text and "two steps" not in text
