@@ -166,13 +166,14 @@ def _check_condition(problems: Problems, condition: Any, obj: ObjectModel, trigg
 
 def add_condition_error(problems: Problems, exc: CRMError, path_of: Callable[[str], str]) -> None:
     """A condition's error as problems under ``path_of(key)``, with their codes (an expression's
-    own message, which has none, as ``bad_condition``)."""
+    as ``bad_condition``, its own code as the ``cause``)."""
     found = exc.field_problems() if exc.details else {"condition": [{**problem(UNCODED), "message": exc.message}]}
     for key, messages in found.items():
         for message in messages:
             code, params = message["code"], message["params"]
-            if code == UNCODED and isinstance(exc, ExpressionError):
-                code, params = "bad_condition", {"error": message["message"]}
+            if isinstance(exc, ExpressionError):
+                cause = {"cause": problem(code, **params)} if code != UNCODED else {}
+                code, params = "bad_condition", {"error": message["message"], **cause}
             problems.add(path_of(key), message["message"], code, **params)
 
 
