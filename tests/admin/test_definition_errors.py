@@ -129,3 +129,15 @@ def test_approval_process_designer_problems_are_chinese(zh):
                     "有两个步骤都名为 boss。", "金额 是货币字段；审批人字段必须是用户字段。", "商机没有可由规则设置的字段 nope。"):
         assert chinese in text, (chinese, text)
     assert "no user" not in text and "unknown role" not in text and "two steps" not in text
+
+
+def test_condition_expressions_are_checked_in_chinese(zh):
+    process = {"name": "expr", "object": "deal", "entry_condition": "amount > ",
+               "steps": [{"name": "boss", "condition": "nosuch > 1", "approvers": {"type": "manager"}},
+                         {"name": "two", "condition": "amount < margin", "approvers": {"type": "manager"}}]}
+    text = problems_of(zh.post("/admin/design/approval-processes/new/", {"process_json": json.dumps(process)}))
+    assert "entry_condition：条件无效：第 " in text and "列语法错误。" in text
+    for chinese in ("steps[0].condition：条件无效：没有可用于筛选的字段 nosuch。",
+                    "steps[1].condition：条件无效：不支持比较两个字段。"):
+        assert chinese in text, (chinese, text)
+    assert "syntax" not in text and "supported" not in text
