@@ -166,8 +166,8 @@ class ObjectsMixin:
             except CRMError as exc:
                 return render_error(exc)
             records = session.conn.execute(sa.select(sa.func.count()).select_from(obj.table)).scalar_one()
-            lookups = [(f"{object_label(tenant_model.objects[o])}.{field_label(tenant_model.objects[o], f)}", f"{o}.{f}")
-                       for o, f in tenant_model.referencing_lookups(name) if o != name]
+            others = [(tenant_model.objects[o], f) for o, f in tenant_model.referencing_lookups(name) if o != name]
+            lookups = [(f"{object_label(other)}.{field_label(other, f)}", f"{other.name}.{f}") for other, f in others]
             rules = _rules_on(session, name)
             return self.render("crm/design/object_delete.html", obj=obj, name=name, records=records,
                                fields=[label(fd.label, fd.name) for fd in obj.definition.fields],

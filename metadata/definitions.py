@@ -322,7 +322,8 @@ def _check_field(problems: Problems, path: str, fd: FieldDef, obj: ObjectDef, ob
         else:
             for controlling_value, allowed in fd.depends_on["values"].items():
                 if controlling_value not in controlling.option_values:
-                    problems.add(f"{path}.depends_on.values", f"{controlling_value!r} is not an option of {controlling.name}",
+                    problems.add(f"{path}.depends_on.values",
+                                 f"{controlling_value!r} is not an option of {controlling.name}",
                                  code="not_an_option", value=controlling_value, field=controlling.name)
                 for value in allowed:
                     if value not in fd.option_values:
