@@ -73,7 +73,8 @@ class ApprovalDesignerMixin:
                         saved = (update_process(session, process_id, document) if process_id
                                  else create_process(session, document))
                 except CRMError as exc:
-                    problems = _problems(exc)
+                    named = document.get("object")
+                    problems = _problems(exc, named if isinstance(named, str) else None)
                 else:
                     flash(_("Approval process saved."), "success")
                     return redirect(url_for(".approval_process_edit", process_id=saved["id"]))

@@ -15,7 +15,7 @@ from crm_platform.core.errors import CRMError, PermissionDenied
 from metadata import Designer, load_model
 
 from .i18n import label
-from .meta import object_label
+from .meta import field_label, object_label
 from .messages import design_problems
 from .ui import error_context, flash_error, policy_of, render_error, ui_session
 
@@ -166,7 +166,8 @@ class ObjectsMixin:
             except CRMError as exc:
                 return render_error(exc)
             records = session.conn.execute(sa.select(sa.func.count()).select_from(obj.table)).scalar_one()
-            lookups = [f"{o}.{f}" for o, f in tenant_model.referencing_lookups(name) if o != name]
+            others = [(tenant_model.objects[o], f) for o, f in tenant_model.referencing_lookups(name) if o != name]
+            lookups = [(f"{object_label(other)}.{field_label(other, f)}", f"{other.name}.{f}") for other, f in others]
             rules = _rules_on(session, name)
             return self.render("crm/design/object_delete.html", obj=obj, name=name, records=records,
                                fields=[label(fd.label, fd.name) for fd in obj.definition.fields],

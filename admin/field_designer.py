@@ -16,12 +16,13 @@ from crm_platform.core.errors import CRMError, ExpressionError, NotFound
 from metadata import FIELD_TYPES, Designer, load_model
 from metadata.designer import CONVERTIBLE_TYPES
 from metadata.field_types import FORMULA_RESULT_TYPES
-from metadata.formulas import Formula
+from metadata.formulas import Formula, formula_problem
 from metadata.model import _to_json
 from metadata.records import format_autonumber
 
 from .design_objects import _problems, bilingual, label_parts, require_customize
 from .i18n import label
+from .messages import Context, field_message
 from .meta import TYPE_LABELS, object_label, title_field
 from .ui import error_context, flash_error, json_error, render_error, ui_session
 
@@ -189,7 +190,7 @@ class FieldsMixin:
                 value = formula.evaluate(dict(row._mapping))
                 return jsonify({"ok": True, "value": _to_json(value)})
             except ExpressionError as exc:
-                return jsonify({"ok": False, "error": exc.message}), 200
+                return jsonify({"ok": False, "error": field_message(formula_problem(exc), Context(obj))}), 200
             except (CRMError, ValueError) as exc:
                 return json_error(exc) if isinstance(exc, CRMError) else (jsonify({"ok": False, "error": str(exc)}), 200)
 

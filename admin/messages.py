@@ -2,162 +2,56 @@
 
 The layers below speak English, and beside it give each error a stable code with parameters
 (``exc.reason``/``exc.params`` for the error as a whole, a coded problem for each field message;
-see :mod:`crm_platform.core.errors`). This catalogue says each code in the UI's language, with
-field, stage, option and object names shown by their labels. A code it does not know is shown
+see :mod:`crm_platform.core.errors`). The catalogue (:mod:`admin.error_catalogue`) says each code
+in the UI's language; this module fills in its parameters, with field, stage, option and object
+names shown by their labels and lists joined the language's way. A code it does not know is shown
 with the English text it came with, which still names the field and the reason.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from flask_babel import lazy_gettext
-
-from .meta import field_label, object_label, option_label, stage_label, type_label
+from flask_babel import gettext, pgettext
+from markupsafe import Markup, escape
 
 from crm_platform.core.errors import UNCODED
+
+from .error_catalogue import (
+    ACTIONS,
+    CAUSES,
+    FIELD_MESSAGES,
+    JSON_TYPES,
+    PARAMETERS,
+    REASONS,
+    REFERENCES,
+    SCOPES,
+    STATUSES,
+)
+from .meta import field_label, object_label, option_label, stage_label, type_label
 
 if TYPE_CHECKING:
     from crm_platform.core.errors import CRMError
     from metadata import ObjectModel, TenantModel
 
-#: Field problems by code (``metadata.records``, ``metadata.field_types``).
-FIELD_MESSAGES: Mapping[str, Any] = {
-    "required": lazy_gettext("Required."),
-    "required_for_stage": lazy_gettext("Required to enter stage %(stage)s."),
-    "stage_requires": lazy_gettext("Stage %(stage)s requires: %(fields)s."),
-    "unknown_stage": lazy_gettext("Unknown stage %(stage)s; the stages are: %(stages)s."),
-    "dependent_choice": lazy_gettext("%(value)s is not allowed when %(field)s is %(controlling)s."),
-    "unknown_field": lazy_gettext("Unknown field."),
-    "system_field": lazy_gettext("A system field; it cannot be changed."),
-    "computed_field": lazy_gettext("Computed by the platform; it cannot be changed."),
-    "not_writable": lazy_gettext("You may not change this field."),
-    "no_pipeline": lazy_gettext("This object has no pipeline."),
-    "not_an_object": lazy_gettext("Not a record."),
-    "not_integer": lazy_gettext("Not a whole number."),
-    "not_number": lazy_gettext("Not a number."),
-    "not_boolean": lazy_gettext("Not yes or no."),
-    "not_date": lazy_gettext("Not a valid date."),
-    "not_datetime": lazy_gettext("Not a valid date and time."),
-    "not_email": lazy_gettext("Not a valid e-mail address."),
-    "not_url": lazy_gettext("Not a valid URL."),
-    "not_phone": lazy_gettext("Not a valid phone number."),
-    "not_text": lazy_gettext("Not text."),
-    "not_list": lazy_gettext("Not a list."),
-    "nul_character": lazy_gettext("Contains a NUL character."),
-    "invalid_unicode": lazy_gettext("Not valid Unicode text."),
-    "invalid_id": lazy_gettext("Not a valid id."),
-    "out_of_range": lazy_gettext("Out of the range this field can store."),
-    "min": lazy_gettext("Must be at least %(min)s."),
-    "max": lazy_gettext("Must be at most %(max)s."),
-    "between": lazy_gettext("Must be between %(min)s and %(max)s."),
-    "max_length": lazy_gettext("At most %(max)s characters."),
-    "pattern": lazy_gettext("Does not match the pattern %(pattern)s."),
-    "choice": lazy_gettext("Must be one of: %(choices)s."),
-    "lookup_not_found": lazy_gettext("%(object)s #%(id)s does not exist."),
-    "user_not_found": lazy_gettext("User #%(id)s does not exist."),
-    "unique": lazy_gettext("Already used by %(object)s #%(id)s."),
-    "unique_race": lazy_gettext("Must be unique: another record with this value was saved at the same time."),
-    "duplicate_in_batch": lazy_gettext("%(value)s occurs more than once."),
-    "current_version": lazy_gettext("The current version is %(version)s."),
-    "outside_scope": lazy_gettext("Outside your scope (%(scope)s)."),
-    "formula_failed": lazy_gettext("The formula failed: %(error)s"),
-    "formula_out_of_range": lazy_gettext("The formula's result %(value)s is out of range."),
-    # Definitions (``metadata.definitions``, the designers).
-    "already_exists": lazy_gettext("Already exists."),
-    "invalid_name": lazy_gettext("%(name)s is not a valid name: use lower-case letters, digits and _, starting with a "
-                                 "letter."),
-    "reserved_name": lazy_gettext("%(name)s is a reserved word; choose another name."),
-    "system_name": lazy_gettext("%(name)s is a system column; choose another name."),
-    "duplicate_name": lazy_gettext("The field name %(name)s is used twice."),
-    "unknown_field_named": lazy_gettext("Unknown field %(name)s."),
-    "no_options": lazy_gettext("A picklist needs at least one option."),
-    "duplicate_options": lazy_gettext("Option values must be unique."),
-    "no_target": lazy_gettext("A lookup needs a target object."),
-    "unknown_target": lazy_gettext("Unknown target object %(target)s."),
-    "no_expression": lazy_gettext("A formula needs an expression."),
-    "bad_formula": lazy_gettext("Invalid formula: %(error)s"),
-    "min_above_max": lazy_gettext("The minimum is greater than the maximum."),
-    "missing_property": lazy_gettext("%(name)s is required."),
-    # List filters (``metadata.query``, ``metadata.conditions``).
-    "unknown_filter_field": lazy_gettext("There is no field %(field)s to filter by."),
-    "unknown_filter_suffix": lazy_gettext("Unknown filter operator %(operator)s; use one of: %(operators)s."),
-    "unknown_operator": lazy_gettext("%(field)s: unknown operator %(operator)s."),
-    "operator_not_for_field": lazy_gettext("%(field)s: the operator %(operator)s cannot be used on this field."),
-    "filter_not_json": lazy_gettext("The filter cannot be read (not valid JSON)."),
-}
 
-#: Whole errors by reason.
-REASONS: Mapping[str, Any] = {
-    "stale_version": lazy_gettext(
-        "This %(object)s was changed by someone else (version %(current)s, yours is %(sent)s); reload it and try again."),
-    "changed_concurrently": lazy_gettext("This %(object)s was changed at the same time; reload it and try again."),
-    "not_unique": lazy_gettext("%(field)s must be unique: %(value)s is already used by %(object)s #%(id)s."),
-    "unique_race": lazy_gettext("A %(object)s with the same unique value was saved at the same time; try again."),
-    "record_not_found": lazy_gettext("%(object)s #%(id)s does not exist."),
-    "no_such_record": lazy_gettext("Record %(id)s does not exist."),
-    "no_such_object": lazy_gettext("Object %(object)s does not exist."),
-    "update_outside_scope": lazy_gettext("You may not change this %(object)s."),
-    "delete_outside_scope": lazy_gettext("You may not delete this %(object)s."),
-    "action_not_allowed": lazy_gettext("You may not %(action)s %(object)s records."),
-    "owner_outside_scope": lazy_gettext("You may not %(action)s %(object)s records owned by that user."),
-    "read_only_fields": lazy_gettext("These fields cannot be changed: %(fields)s."),
-    "still_referenced": lazy_gettext("This %(object)s is still referenced by %(count)s %(other)s record(s) through "
-                           "%(field)s; delete or re-point them first."),
-    "awaiting_approval": lazy_gettext("Locked: awaiting approval in %(process)s (step %(step)s) until the request is "
-                            "approved, rejected or recalled."),
-    # The designers (``metadata.designer``).
-    "object_exists": lazy_gettext("An object named %(object)s already exists."),
-    "field_exists": lazy_gettext("%(object)s already has a field named %(field)s."),
-    "no_such_field": lazy_gettext("Field %(field)s does not exist on %(object)s."),
-    "field_change_not_object": lazy_gettext("A field change must be a JSON object."),
-    "object_referenced": lazy_gettext("%(object)s cannot be deleted: it is still referenced by %(references)s."),
-    "field_referenced": lazy_gettext("%(field)s cannot be deleted: it is still referenced by %(references)s."),
-    "required_without_default": lazy_gettext(
-        "%(field)s cannot be required without a default: %(count)s existing records would have no value."),
-    "type_change_unsupported": lazy_gettext(
-        "%(field)s cannot change from %(from)s to %(to)s; add a new field instead."),
-    "lookup_retarget_in_use": lazy_gettext(
-        "%(field)s cannot point at another object while records use it; clear it on every record first."),
-    "required_refused": lazy_gettext("%(field)s cannot be made required: %(count)s records have no value "
-                                     "(records %(ids)s)."),
-    "unique_refused": lazy_gettext("%(field)s cannot be made unique: some values occur more than once (%(values)s)."),
-    "conversion_refused": lazy_gettext("%(field)s cannot be changed to %(to)s: %(count)s records hold values that do "
-                                       "not fit (records %(ids)s)."),
-    "stages_in_use": lazy_gettext("These stages still hold records: %(stages)s; move those records first."),
-    # Approvals (``workflow_engine.approvals``).
-    "comment_too_long": lazy_gettext("The comment may have at most %(max)s characters."),
-    "no_such_request": lazy_gettext("Approval request %(id)s does not exist."),
-    "request_decided": lazy_gettext("Approval request %(id)s is already %(status)s."),
-    "task_decided": lazy_gettext("Your task in step %(step)s of approval request %(id)s is already %(status)s."),
-    "not_an_approver": lazy_gettext("You are not an approver of approval request %(id)s (step %(step)s)."),
-    "recall_not_allowed": lazy_gettext("Only the submitter or an administrator may recall approval request %(id)s."),
-    "delegate_to_required": lazy_gettext("Choose someone to delegate to."),
-    "delegate_to_inactive": lazy_gettext("%(user)s is inactive."),
-    "delegate_to_self": lazy_gettext("You cannot delegate a task to yourself."),
-    "delegate_to_approver": lazy_gettext("%(user)s is already an approver of step %(step)s."),
-    "process_required": lazy_gettext("Choose an approval process."),
-    "no_such_process": lazy_gettext("%(object)s has no approval process %(process)s."),
-    "process_inactive": lazy_gettext("The approval process %(process)s is inactive."),
-    "already_awaiting": lazy_gettext("This %(object)s already awaits approval in %(process)s."),
-    "wrong_credentials": lazy_gettext("wrong e-mail or password"),
-    "inactive_account": lazy_gettext("this account is inactive"),
-    "account_locked": lazy_gettext("too many failed logins; the account is locked until %(time)s UTC"),
-}
+def join(items: Iterable[Any]) -> str:
+    """Items of a list in one line, separated as the language does (``a, b``; ``甲、乙``)."""
+    return pgettext("list separator", ", ").join(str(item) for item in items)
 
-ACTIONS: Mapping[str, Any] = {
-    "read": lazy_gettext("read"), "create": lazy_gettext("create"), "update": lazy_gettext("change"),
-    "delete": lazy_gettext("delete"), "export": lazy_gettext("export"),
-}
-STATUSES: Mapping[str, Any] = {
-    "pending": lazy_gettext("pending"), "approved": lazy_gettext("approved"), "rejected": lazy_gettext("rejected"),
-    "recalled": lazy_gettext("recalled"), "skipped": lazy_gettext("skipped"), "delegated": lazy_gettext("delegated"),
-}
-SCOPES: Mapping[str, Any] = {
-    "none": lazy_gettext("none"), "own": lazy_gettext("own records"), "team": lazy_gettext("team records"),
-    "all": lazy_gettext("all records"),
-}
+
+def labelled(name: Any, message: Any) -> str:
+    """A message about something named first (``Amount: Required.``; ``金额：必填。``); markup in,
+    markup out (the rest escaped)."""
+    template = gettext("%(name)s: %(message)s")
+    if isinstance(name, Markup) or isinstance(message, Markup):
+        return Markup(escape(template)) % {"name": name, "message": message}
+    return template % {"name": name, "message": message}
+
+
+def _problem_lines(lines: Iterable[str]) -> str:
+    return pgettext("problem separator", "; ").join(lines)
 
 
 class Context:
@@ -173,8 +67,12 @@ class Context:
         other = self.objects.objects.get(name) if self.objects is not None else None
         return object_label(other) if other is not None else str(name)
 
-    def field(self, name: Any) -> str:
-        return field_label(self.model, str(name)) if self.model is not None else str(name)
+    def field(self, name: Any, object_name: Any = None) -> str:
+        """A field of the error's object, or of ``object_name`` (another object of the tenant)."""
+        model = self.model
+        if object_name is not None and (model is None or object_name != model.name):
+            model = self.objects.objects.get(object_name) if self.objects is not None else None
+        return field_label(model, str(name)) if model is not None else str(name)
 
     def option(self, field_name: Any, value: Any) -> str:
         fd = self.model.fields.get(str(field_name)) if self.model is not None else None
@@ -186,6 +84,11 @@ class Context:
     def params(self, params: Mapping[str, Any], key: str | None) -> dict[str, Any]:
         """Parameters with names replaced by labels in the user's language."""
         shown = dict(params)
+        owner = shown.get("object")  # the object the parameters' fields belong to
+        if "field" in shown and "controlling" not in shown:
+            shown["field"] = self.field(shown["field"], owner)
+        if "names" in shown:
+            shown["names"] = join(self.field(f, owner) for f in shown["names"])
         if "object" in shown:
             shown["object"] = self.object(shown["object"])
         if "other" in shown:
@@ -193,27 +96,38 @@ class Context:
         if "stage" in shown:
             shown["stage"] = self.stage(shown["stage"])
         if "stages" in shown:
-            shown["stages"] = ", ".join(self.stage(s) for s in shown["stages"])
+            shown["stages"] = join(self.stage(s) for s in shown["stages"])
         if "fields" in shown:
-            shown["fields"] = ", ".join(self.field(f) for f in shown["fields"])
+            shown["fields"] = join(self.field(f) for f in shown["fields"])
         if "choices" in shown:
-            shown["choices"] = ", ".join(self.option(key, c) for c in shown["choices"])
+            shown["choices"] = join(self.option(params.get("field") or key, c) for c in shown["choices"])
         if "controlling" in shown and "field" in shown:
             shown["controlling"] = self.option(shown["field"], shown["controlling"])
             shown["value"] = self.option(key, shown.get("value"))
-        if "field" in shown:
             shown["field"] = self.field(shown["field"])
+        if isinstance(shown.get("cause"), Mapping):  # what made a formula invalid, said instead of its English
+            shown["error"] = self.say(FIELD_MESSAGES, {**shown.pop("cause"), "message": shown.get("error", "")})
+        if "causes" in shown:
+            shown["causes"] = _problem_lines(self.say(CAUSES, cause) for cause in shown["causes"] or [])
+        if "expected" in shown:
+            shown["expected"] = str(JSON_TYPES.get(shown["expected"], shown["expected"]))
         if "action" in shown:
             shown["action"] = str(ACTIONS.get(shown["action"], shown["action"]))
         if "scope" in shown:
             shown["scope"] = str(SCOPES.get(shown["scope"], shown["scope"]))
         if "status" in shown:
             shown["status"] = str(STATUSES.get(shown["status"], shown["status"]))
-        for name in ("from", "to"):
+        for name in ("from", "to", "type"):
             if name in shown:
                 shown[name] = type_label(shown[name])
-        return {k: ", ".join(str(v) for v in value) if isinstance(value, list) else value
-                for k, value in shown.items()}
+        return {k: join(value) if isinstance(value, list) else value for k, value in shown.items()}
+
+    def say(self, catalogue: Mapping[str, Any], problem: Any) -> str:
+        """A coded problem (``{"code", "params"}``, with its English ``message``) from ``catalogue``."""
+        if not isinstance(problem, Mapping):
+            return str(problem)
+        return _say(catalogue.get(problem.get("code", "")), self.params(problem.get("params") or {}, None),
+                    str(problem.get("message") or problem.get("code", "")))
 
 
 def _say(template: Any, params: Mapping[str, Any], fallback: str) -> str:
@@ -243,12 +157,21 @@ def error_message(exc: CRMError, context: Context | None = None) -> str:
     context = context or Context()
     template = REASONS.get(exc.reason or "")
     if template is not None:
-        return _say(template, context.params(exc.params, None), exc.message)
+        params = context.params(exc.params, None)
+        if "references" in exc.problems:
+            params["references"] = references(exc, context)
+        return _say(template, params, exc.message)
     messages = field_messages(exc, context) if exc.problems else {}
     if messages:
-        return "; ".join(f"{context.field(_field_name(key))}: {m}" if key else m
-                         for key, texts in messages.items() for m in texts)
+        return _problem_lines(labelled(context.field(_field_name(key)), m) if key else m
+                              for key, texts in messages.items() for m in texts)
     return exc.message
+
+
+def references(exc: CRMError, context: Context) -> str:
+    """What a refused deletion is still referenced by, each named in the user's language (the
+    object and field by their labels)."""
+    return join(context.say(REFERENCES, item) for item in exc.field_problems().get("references", []))
 
 
 def design_problems(exc: CRMError, context: Context | None = None) -> dict[str, list[str]]:
@@ -256,12 +179,17 @@ def design_problems(exc: CRMError, context: Context | None = None) -> dict[str, 
     its coded problems say it all), then each path's messages."""
     context = context or Context()
     problems = {str(key): list(texts) for key, texts in field_messages(exc, context).items()}
-    if exc.reason in REASONS:  # it says it all: only coded details add to it
-        coded = {key for key, items in exc.problems.items() if any(p.get("code") != UNCODED for p in items)}
+    if exc.reason in REASONS:  # it says it all: only coded details it does not name add to it
+        coded = {key for key, items in exc.problems.items()
+                 if key not in exc.params and any(p.get("code") != UNCODED for p in items)}
         return {"": [error_message(exc, context)], **{k: v for k, v in problems.items() if k in coded}}
     if not exc.problems:
         problems = {"": [error_message(exc, context)], **problems}
     return problems
+
+
+#: List parameters whose problems say what they are about (the others are named before theirs).
+SELF_NAMED = frozenset({"filter", "sort", "q"})
 
 
 def list_error(exc: CRMError, context: Context) -> str:
@@ -269,8 +197,8 @@ def list_error(exc: CRMError, context: Context) -> str:
     parameter named (``amount__foo: ...``), the visual filter's problems as they are."""
     if exc.reason in REASONS or not exc.problems:
         return error_message(exc, context)
-    return "; ".join(text if key == "filter" else f"{key}: {text}"
-                     for key, texts in field_messages(exc, context).items() for text in texts)
+    return _problem_lines(text if key in SELF_NAMED else labelled(PARAMETERS.get(key, key), text)
+                          for key, texts in field_messages(exc, context).items() for text in texts)
 
 
 def login_refusal(refusal: Mapping[str, Any]) -> str:
@@ -286,4 +214,5 @@ def _field_name(key: str) -> str:
     return key.split(".")[0].split("[")[0]
 
 
-__all__ = ["Context", "design_problems", "error_message", "list_error", "field_message", "field_messages", "login_refusal"]
+__all__ = ["FIELD_MESSAGES", "REASONS", "Context", "design_problems", "error_message", "field_message", "field_messages",
+           "join", "labelled", "list_error", "login_refusal", "references"]

@@ -25,6 +25,7 @@ SYSTEM_LABELS = {
     "owner_id": lambda: _("Owner"),
     "version": lambda: _("Version"),
     "stage": lambda: _("Stage"),
+    "_tags": lambda: _("Tags"),
 }
 
 #: Field types by what the designers call them.

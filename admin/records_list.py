@@ -21,7 +21,7 @@ from metadata import RecordService, load_model, views
 from .bulk_edit import Refusal, apply_bulk, bulk_fields, bulk_value
 from .display import References, cell_renderer, plain_value, table_rows
 from .filters import cached_filters_json
-from .messages import Context, error_message, list_error
+from .messages import Context, error_message, labelled, list_error
 from .meta import field_label, list_columns, object_label, readable_fields, title_field
 from .ui import error_context, flash_error, json_error, render_error, ui_session
 
@@ -54,7 +54,7 @@ def refusals_html(object_name: str, refused: list[Refusal]) -> Markup:
             href = url_for(".show", object_name=object_name, record_id=refusal.record_id)
             name = Markup('<a href="{}" class="alert-link" data-refused="{}">{}</a>').format(
                 href, refusal.record_id, refusal.title)
-        items.append(Markup("<li>{}: {}</li>").format(name, refusal.reason))
+        items.append(Markup("<li>{}</li>").format(labelled(name, refusal.reason)))
     return Markup('{}<ul class="mb-0" data-bulk-refusals>{}</ul>').format(_("Not changed:"), Markup("").join(items))
 
 

@@ -18,7 +18,7 @@ from .design_objects import _problems, require_customize
 from .filters import querybuilder_filters
 from .i18n import label
 from .meta import object_label, stage_label
-from .ui import policy_of, render_error, ui_session
+from .ui import flash_error, policy_of, render_error, ui_session
 
 TRIGGERS = {
     "on_create": lambda: _("A record is created"),
@@ -105,7 +105,8 @@ class RulesMixin:
                         require_customize(session)
                         saved = update_rule(session, rule_id, document) if rule_id else create_rule(session, document)
                 except CRMError as exc:
-                    problems = _problems(exc)
+                    named = document.get("object")
+                    problems = _problems(exc, named if isinstance(named, str) else None)
                 else:
                     flash(_("Rule saved."), "success")
                     return redirect(url_for(".rule_edit", rule_id=saved["id"]))
@@ -148,7 +149,7 @@ class RulesMixin:
                 require_customize(session)
                 delete_rule(session, rule_id)
         except CRMError as exc:
-            flash(exc.message, "danger")
+            flash_error(exc)
             return redirect(url_for(".rule_edit", rule_id=rule_id))
         flash(_("Rule deleted."), "success")
         return redirect(url_for(".rules"))

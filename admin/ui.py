@@ -77,13 +77,24 @@ def error_context(object_name: str) -> Context:
         return Context(tenant_model.objects.get(object_name), tenant_model)
 
 
+def context_of(exc: CRMError) -> Context | None:
+    """Labels for an error that names its object in its parameters (an approval's, a rule's)."""
+    named = exc.params.get("object")
+    if not isinstance(named, str):
+        return None
+    try:
+        return error_context(named)
+    except CRMError:  # no tenant to read labels from (signed out meanwhile): names as they are
+        return None
+
+
 def render_error(exc: CRMError, context: Context | None = None) -> Any:
     """A CRM error raised in a page: an error page with the reason (in the user's language) and the status."""
     if wants_json():
         return json_error(exc)
-    return render_template("crm/error.html", error=exc, message=error_message(exc, context),
+    return render_template("crm/error.html", error=exc, message=error_message(exc, context or context_of(exc)),
                            title=_("Something went wrong")), exc.status
 
 
 def flash_error(exc: CRMError, context: Context | None = None) -> None:
-    flash(error_message(exc, context), "danger")
+    flash(error_message(exc, context or context_of(exc)), "danger")

@@ -11,6 +11,7 @@ from .field_types import FIELD_TYPES, FieldType
 from .model import ObjectModel, TenantModel, load_model
 from .query import ListQuery, parse_list_arguments
 from .records import RecordService
+from .references import reference
 from .tables import tenant_metadata
 
 if TYPE_CHECKING:
@@ -32,6 +33,7 @@ __all__ = [
     "layout_of",
     "load_model",
     "parse_list_arguments",
+    "reference",
 ]
 
 

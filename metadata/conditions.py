@@ -131,7 +131,12 @@ def _split(op_name: str) -> tuple[str, bool]:
 
 
 class _Bad(Exception):
-    """A problem with one value; becomes a message naming the rule."""
+    """A problem with one value; becomes a message naming the rule, and a coded problem."""
+
+    def __init__(self, message: str, code: str, **params: Any) -> None:
+        super().__init__(message)
+        self.code = code
+        self.params = params
 
 
 def validate(tree: Any, fields: Mapping[str, FieldRef]) -> dict[str, Any] | None:
@@ -216,7 +221,7 @@ class _Validator:
         try:
             value = _check_value(field, op_name, op, node.get("value"))
         except _Bad as exc:
-            self.problems.append(f"{where}{exc}")
+            self.add(f"{where}{exc}", exc.code, field=name, operator=op_name, **exc.params)
             return None
         return {"field": name, "operator": op_name, **({} if op.arity == "none" else {"value": value})}
 
@@ -229,69 +234,74 @@ def _check_value(field: FieldRef, op_name: str, op: Operator, raw: Any) -> Any:
     """Check the value's shape for the operator and coerce it; raise _Bad naming the problem."""
     if op.arity == "none":
         if raw is not None:
-            raise _Bad(f"operator {op_name!r} takes no value, got {raw!r}")
+            raise _Bad(f"operator {op_name!r} takes no value, got {raw!r}", "takes_no_value")
         return None
     if op.arity == "list":
         if not isinstance(raw, (list, tuple)) or not raw:
-            raise _Bad(f"value must be a non-empty list, got {_type_name(raw)}")
+            raise _Bad(f"value must be a non-empty list, got {_type_name(raw)}", "value_not_list")
         return [_coerce_one(field, item) for item in raw]
     if op.arity == "pair":
         if not isinstance(raw, (list, tuple)) or len(raw) != 2:
-            raise _Bad("value must be a list of two values [low, high]")
+            raise _Bad("value must be a list of two values [low, high]", "value_not_pair")
         low, high = _coerce_one(field, raw[0]), _coerce_one(field, raw[1])
         try:
             if low > high:
-                raise _Bad(f"lower bound {raw[0]!r} is greater than upper bound {raw[1]!r}")
+                raise _Bad(f"lower bound {raw[0]!r} is greater than upper bound {raw[1]!r}", "bounds_reversed",
+                           low=raw[0], high=raw[1])
         except TypeError:
-            raise _Bad(f"bounds {raw[0]!r} and {raw[1]!r} cannot be compared") from None
+            raise _Bad(f"bounds {raw[0]!r} and {raw[1]!r} cannot be compared", "bounds_incomparable", low=raw[0],
+                       high=raw[1]) from None
         return [low, high]
     if field.kind == "tags" and not isinstance(raw, str):
-        raise _Bad(f"value must be one tag (a string), got {_type_name(raw)}")
+        raise _Bad(f"value must be one tag (a string), got {_type_name(raw)}", "value_not_one")
     if field.kind == "multi_choice":
         if op_name not in ("contains", "not_contains"):
             return _coerce_options(field, raw)
         if not isinstance(raw, str):
-            raise _Bad(f"value must be one option (a string), got {_type_name(raw)}")
+            raise _Bad(f"value must be one option (a string), got {_type_name(raw)}", "value_not_one")
         return _coerce_options(field, [raw])[0]
     value = _coerce_one(field, raw)
     if _split(op_name)[0] in _TEXT_MATCH and (not isinstance(value, str) or not value):
-        raise _Bad(f"value must be a non-empty string, got {raw!r}")
+        raise _Bad(f"value must be a non-empty string, got {raw!r}", "value_empty_text")
     return value
 
 
 def _coerce_one(field: FieldRef, raw: Any) -> Any:
     if raw is None:
-        raise _Bad("value must not be null (use is_null / is_not_null)")
+        raise _Bad("value must not be null (use is_null / is_not_null)", "value_null")
     if isinstance(raw, (list, tuple, dict, set)):
-        raise _Bad(f"value must be a single {field.kind} value, got {_type_name(raw)}")
+        raise _Bad(f"value must be a single {field.kind} value, got {_type_name(raw)}", "value_not_one")
     try:
         value = field.coerce(raw)
     except (ValueError, TypeError, ArithmeticError) as exc:
-        raise _Bad(f"value {raw!r} is not a valid {field.kind}" + (f" ({exc})" if str(exc) else "")) from None
+        raise _Bad(f"value {raw!r} is not a valid {field.kind}" + (f" ({exc})" if str(exc) else ""), "value_invalid",
+                   value=raw) from None
     if value is None:
-        raise _Bad(f"value {raw!r} is not a valid {field.kind}")
+        raise _Bad(f"value {raw!r} is not a valid {field.kind}", "value_invalid", value=raw)
     if isinstance(value, (float, Decimal)) and not math.isfinite(value):
-        raise _Bad(f"value {raw!r} is not a finite number")
+        raise _Bad(f"value {raw!r} is not a finite number", "value_invalid", value=raw)
     if field.kind == "choice" and field.options is not None and value not in field.options:
-        raise _Bad(f"value {value!r} is not one of the options {_show(field.options)}")
+        raise _Bad(f"value {value!r} is not one of the options {_show(field.options)}", "value_not_option",
+                   value=value, choices=list(field.options))
     return value
 
 
 def _coerce_options(field: FieldRef, raw: Any) -> list[str]:
     if not isinstance(raw, (list, tuple)) or not raw:
-        raise _Bad(f"value must be a non-empty list of options, got {_type_name(raw)}")
+        raise _Bad(f"value must be a non-empty list of options, got {_type_name(raw)}", "value_not_list")
     try:
         values = field.coerce(list(raw))
     except (ValueError, TypeError) as exc:
-        raise _Bad(f"value {raw!r} is not a valid list of options ({exc})") from None
+        raise _Bad(f"value {raw!r} is not a valid list of options ({exc})", "value_invalid", value=raw) from None
     if not isinstance(values, (list, tuple)):
-        raise _Bad(f"value {raw!r} is not a valid list of options")
+        raise _Bad(f"value {raw!r} is not a valid list of options", "value_invalid", value=raw)
     result: list[str] = []
     for value in values:
         if not isinstance(value, str) or not value or ";" in value:
-            raise _Bad(f"option {value!r} must be a non-empty string without ';'")
+            raise _Bad(f"option {value!r} must be a non-empty string without ';'", "value_invalid", value=value)
         if field.options is not None and value not in field.options:
-            raise _Bad(f"value {value!r} is not one of the options {_show(field.options)}")
+            raise _Bad(f"value {value!r} is not one of the options {_show(field.options)}", "value_not_option",
+                       value=value, choices=list(field.options))
         if value not in result:
             result.append(value)
     return result

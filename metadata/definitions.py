@@ -58,7 +58,7 @@ def check_shape(kind: str, document: Any, prefix: str = "") -> None:
         path = prefix + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path)
         key = path.lstrip(".") or kind
         errors.setdefault(key, []).append(_short(error.message))
-        coded.setdefault(key, []).append(_shape_problem(error))
+        coded.setdefault(key, []).append(shape_problem(error))
     if errors:
         first_path, first = next(iter(errors.items()))
         known = any(p["code"] != UNCODED for items in coded.values() for p in items)
@@ -66,7 +66,7 @@ def check_shape(kind: str, document: Any, prefix: str = "") -> None:
                               problems=coded if known else None)
 
 
-def _shape_problem(error: Any) -> dict[str, Any]:
+def shape_problem(error: Any) -> dict[str, Any]:
     """The coded problem of a JSON Schema error, for the kinds a designer's user meets."""
     rule, value, instance = error.validator, error.validator_value, error.instance
     if rule == "pattern" and error.absolute_path and error.absolute_path[-1] == "name":
@@ -83,6 +83,17 @@ def _shape_problem(error: Any) -> dict[str, Any]:
         return problem("max", max=value)
     if rule == "required" and isinstance(instance, dict):
         return problem("missing_property", name=next((p for p in value if p not in instance), ""))
+    if rule == "additionalProperties" and isinstance(instance, dict):
+        known = set(error.schema.get("properties") or {})
+        return problem("unknown_property", name=next((p for p in instance if p not in known), ""))
+    if rule == "type":
+        return problem("wrong_type", expected=value if isinstance(value, str) else value[0])
+    if rule == "minLength":
+        return problem("empty" if value == 1 else "min_length", min=value)
+    if rule == "minItems":
+        return problem("empty_list" if value == 1 else "min_items", min=value)
+    if rule == "maxItems":
+        return problem("max_items", max=value)
     return problem(UNCODED)
 
 
@@ -270,11 +281,13 @@ def _check_field(problems: Problems, path: str, fd: FieldDef, obj: ObjectDef, ob
     ftype = FIELD_TYPES[fd.type]
     for key in fd.document:
         if key not in COMMON_FIELD_KEYS and key not in ftype.options:
-            problems.add(f"{path}.{key}", f"option {key!r} does not apply to a {fd.type} field")
+            problems.add(f"{path}.{key}", f"option {key!r} does not apply to a {fd.type} field",
+                         code="option_not_applicable", key=key, type=fd.type)
     if (fd.unique or fd.indexed) and not ftype.indexable:
-        problems.add(path, f"a {fd.type} field cannot be unique or indexed")
+        problems.add(path, f"a {fd.type} field cannot be unique or indexed", code="not_indexable", type=fd.type)
     if ftype.computed and (fd.required or fd.default is not None):
-        problems.add(path, f"a {fd.type} field is computed: it cannot be required or have a default")
+        problems.add(path, f"a {fd.type} field is computed: it cannot be required or have a default",
+                     code="computed_not_required", type=fd.type)
     if fd.type in {"picklist", "multi_picklist"}:
         values = fd.option_values
         if not values:
@@ -288,33 +301,40 @@ def _check_field(problems: Problems, path: str, fd: FieldDef, obj: ObjectDef, ob
             problems.add(f"{path}.target", f"unknown target object {fd.target!r}", code="unknown_target",
                          target=fd.target)
         if fd.target == obj.name and fd.on_delete == "cascade":
-            problems.add(f"{path}.on_delete", "a lookup to its own object cannot cascade deletes")
+            problems.add(f"{path}.on_delete", "a lookup to its own object cannot cascade deletes",
+                         code="self_lookup_cascade")
     if fd.type == "formula":
         _check_formula(problems, path, fd, obj)
     if fd.type == "autonumber" and not fd.format:
-        problems.add(f"{path}.format", "an autonumber needs a format such as 'LEAD-{0000}'")
+        problems.add(f"{path}.format", "an autonumber needs a format such as 'LEAD-{0000}'", code="no_format")
     if fd.pattern:
         try:
             re.compile(fd.pattern)
         except re.error as exc:
-            problems.add(f"{path}.pattern", f"not a valid regular expression: {exc}")
+            problems.add(f"{path}.pattern", f"not a valid regular expression: {exc}", code="bad_pattern",
+                         pattern=fd.pattern, error=str(exc))
     _check_bounds(problems, path, fd)
     if fd.depends_on:
         controlling = obj.field(fd.depends_on["field"])
         if controlling is None or controlling.type != "picklist":
-            problems.add(f"{path}.depends_on.field", "must name a picklist field of the same object")
+            problems.add(f"{path}.depends_on.field", "must name a picklist field of the same object",
+                         code="depends_on_not_picklist")
         else:
             for controlling_value, allowed in fd.depends_on["values"].items():
                 if controlling_value not in controlling.option_values:
-                    problems.add(f"{path}.depends_on.values", f"{controlling_value!r} is not an option of {controlling.name}")
+                    problems.add(f"{path}.depends_on.values",
+                                 f"{controlling_value!r} is not an option of {controlling.name}",
+                                 code="not_an_option", value=controlling_value, field=controlling.name)
                 for value in allowed:
                     if value not in fd.option_values:
-                        problems.add(f"{path}.depends_on.values", f"{value!r} is not an option of {fd.name}")
+                        problems.add(f"{path}.depends_on.values", f"{value!r} is not an option of {fd.name}",
+                                     code="not_an_option", value=value, field=fd.name)
     if fd.default is not None and not ftype.computed:
         try:
             deserialize_loose(FIELD_TYPES[fd.type].field(fd, True), fd.default)
         except ValueError as exc:
-            problems.add(f"{path}.default", f"invalid default: {exc}")
+            problems.add(f"{path}.default", f"invalid default: {exc}", code="invalid_default", value=fd.default,
+                         error=str(exc))
 
 
 def _check_bounds(problems: Problems, path: str, fd: FieldDef) -> None:
@@ -330,9 +350,11 @@ def _check_bounds(problems: Problems, path: str, fd: FieldDef) -> None:
             except ValueError:
                 parsed[key] = None
             if parsed[key] is None:
-                problems.add(f"{path}.{key}", f"{key} of a date field must be a date like 2025-01-31, not {value!r}")
+                problems.add(f"{path}.{key}", f"{key} of a date field must be a date like 2025-01-31, not {value!r}",
+                             code="min_not_date" if key == "min" else "max_not_date", value=value)
         elif isinstance(value, bool) or not isinstance(value, (int, float)):
-            problems.add(f"{path}.{key}", f"{key} of a {fd.type} field must be a number, not {value!r}")
+            problems.add(f"{path}.{key}", f"{key} of a {fd.type} field must be a number, not {value!r}",
+                         code="min_not_number" if key == "min" else "max_not_number", value=value)
         else:
             parsed[key] = value
     if parsed.get("min") is not None and parsed.get("max") is not None and parsed["min"] > parsed["max"]:
@@ -340,13 +362,13 @@ def _check_bounds(problems: Problems, path: str, fd: FieldDef) -> None:
 
 
 def _check_formula(problems: Problems, path: str, fd: FieldDef, obj: ObjectDef) -> None:
-    from .formulas import Formula
+    from .formulas import Formula, formula_problem
 
     if not fd.expression:
         problems.add(f"{path}.expression", "a formula needs an expression", code="no_expression")
         return
     if not fd.result_type:
-        problems.add(f"{path}.result_type", "a formula needs a result_type")
+        problems.add(f"{path}.result_type", "a formula needs a result_type", code="no_result_type")
         return
     names = [f.name for f in obj.fields if f.name != fd.name] + ["id", "created_at", "updated_at", "owner_id"]
     if obj.pipeline is not None:
@@ -356,10 +378,12 @@ def _check_formula(problems: Problems, path: str, fd: FieldDef, obj: ObjectDef) 
         # A trial run on an empty record catches what only evaluation reveals (10**10**10, 'a' * 10**9).
         result = formula.evaluate({name: None for name in names})
     except ExpressionError as exc:
-        problems.add(f"{path}.expression", exc.message, code="bad_formula", error=exc.message)
+        coded = formula_problem(exc)
+        problems.add(f"{path}.expression", exc.message, coded["code"], **coded["params"])
         return
     if not fits_column(fd.result_type, fd, result):
-        problems.add(f"{path}.expression", f"the result {result} is out of the range a {fd.result_type} can store")
+        problems.add(f"{path}.expression", f"the result {result} is out of the range a {fd.result_type} can store",
+                     code="formula_out_of_range", value=result)
 
 
 def formula_references(fd: FieldDef) -> frozenset[str]:
@@ -378,7 +402,7 @@ def _check_formula_cycles(problems: Problems, obj: ObjectDef) -> None:
     try:
         formula_order(obj)
     except ValidationError as exc:
-        problems.add("fields", exc.message)
+        problems.add("fields", exc.message, code="formula_cycle", cycle=exc.params.get("cycle"))
 
 
 def formula_order(obj: ObjectDef) -> list[FieldDef]:
@@ -391,7 +415,9 @@ def formula_order(obj: ObjectDef) -> list[FieldDef]:
         if state.get(name) == "done":
             return
         if state.get(name) == "visiting":
-            raise ValidationError(f"formulas refer to each other in a cycle: {' -> '.join((*trail, name))}")
+            cycle = " -> ".join((*trail, name))
+            raise ValidationError(f"formulas refer to each other in a cycle: {cycle}", reason="formula_cycle",
+                                  params={"cycle": cycle})
         state[name] = "visiting"
         for ref in sorted(formula_references(formulas[name])):
             if ref in formulas:
@@ -409,14 +435,17 @@ def _check_pipeline(problems: Problems, obj: ObjectDef) -> None:
     seen: set[str] = set()
     for index, stage in enumerate(stages):
         if stage["name"] in seen:
-            problems.add(f"pipeline.stages[{index}].name", f"duplicate stage {stage['name']!r}")
+            problems.add(f"pipeline.stages[{index}].name", f"duplicate stage {stage['name']!r}", code="duplicate_stage",
+                         name=stage["name"])
         seen.add(stage["name"])
         for required in stage.get("required_fields", []):
             fd = obj.field(required)
             if fd is None:
-                problems.add(f"pipeline.stages[{index}].required_fields", f"unknown field {required!r}")
+                problems.add(f"pipeline.stages[{index}].required_fields", f"unknown field {required!r}",
+                             code="unknown_field_named", name=required)
             elif fd.computed:
-                problems.add(f"pipeline.stages[{index}].required_fields", f"{required!r} is computed")
+                problems.add(f"pipeline.stages[{index}].required_fields", f"{required!r} is computed",
+                             code="computed_required", field=required)
 
 
 def _check_layout(problems: Problems, path: str, name: str, layout: Any, obj: ObjectDef,
@@ -425,9 +454,9 @@ def _check_layout(problems: Problems, path: str, name: str, layout: Any, obj: Ob
     try:
         check_shape_once(kind, layout, valid_shapes, prefix=path)
     except ValidationError as exc:
-        for key, messages in exc.details.items():
+        for key, messages in exc.field_problems().items():
             for message in messages:
-                problems.add(key, message)
+                problems.add(key, message["message"], message["code"], **message["params"])
         return
     known = set(obj.field_names) | set(SYSTEM_COLUMNS)
     if kind == "form_layout":
@@ -435,17 +464,20 @@ def _check_layout(problems: Problems, path: str, name: str, layout: Any, obj: Ob
         for index, section in enumerate(layout["sections"]):
             for fname in section["fields"]:
                 if fname not in obj.field_names:
-                    problems.add(f"{path}.sections[{index}].fields", f"unknown field {fname!r}")
+                    problems.add(f"{path}.sections[{index}].fields", f"unknown field {fname!r}",
+                                 code="unknown_field_named", name=fname)
                 if fname in placed:
-                    problems.add(f"{path}.sections[{index}].fields", f"field {fname!r} is placed twice")
+                    problems.add(f"{path}.sections[{index}].fields", f"field {fname!r} is placed twice",
+                                 code="placed_twice", field=fname)
                 placed.add(fname)
     else:
         for fname in layout["columns"]:
             if fname not in known:
-                problems.add(f"{path}.columns", f"unknown field {fname!r}")
+                problems.add(f"{path}.columns", f"unknown field {fname!r}", code="unknown_field_named", name=fname)
         for part in (layout.get("sort") or "").split(","):
             if part and part.lstrip("-") not in known:
-                problems.add(f"{path}.sort", f"unknown field {part.lstrip('-')!r}")
+                problems.add(f"{path}.sort", f"unknown field {part.lstrip('-')!r}", code="unknown_field_named",
+                             name=part.lstrip("-"))
 
 
 def default_layouts(obj: ObjectDef) -> dict[str, Any]:

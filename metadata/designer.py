@@ -16,7 +16,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from crm_platform.core.errors import Conflict, NotFound, SchemaChangeError, StillReferenced, ValidationError, problem
+from crm_platform.core.errors import Conflict, NotFound, SchemaChangeError, ValidationError, problem
 from crm_platform.core.events import METADATA_CHANGED
 from crm_platform.core.session import TenantSession, utcnow
 
@@ -24,12 +24,14 @@ from . import ddl
 from .definitions import ObjectDef, check_definitions, check_shape, check_shape_once
 from .field_types import FIELD_TYPES, deserialize_loose
 from .model import ObjectModel, TenantModel, field_column, index_name, load_model, publish_model, stage_column
+from .references import dependent_reference, formula_reference, lookup_reference, still_referenced
 from .store import bump_version, delete_definition, save_definition, save_definitions
 from .tables import autonumber_counters, stage_history
 
 #: Hook name: callables ``(session, change) -> list[str]`` naming definitions outside the metadata
 #: layer (rules, saved views...) that still refer to a field or object about to be deleted, or that
-#: they updated for a rename. ``change`` is a dict: ``{"action": "delete_field" | "rename_field" |
+#: they updated for a rename; each made by :func:`metadata.references.reference`, so a UI can
+#: say it in its language. ``change`` is a dict: ``{"action": "delete_field" | "rename_field" |
 #: "delete_object", "object": ..., "field": ..., "new_name": ...}``.
 REFERENCE_HOOK = "metadata.references"
 #: Types whose values are plain data, convertible into one another when the data allows.
@@ -101,13 +103,11 @@ class Designer:
 
     def delete_object(self, name: str) -> None:
         obj = self._object(name)
-        lookups = [f"{o}.{f}" for o, f in self.model.referencing_lookups(name) if o != name]
+        lookups = [lookup_reference(o, f) for o, f in self.model.referencing_lookups(name) if o != name]
         blocking = lookups + self._hook_references({"action": "delete_object", "object": name})
         if blocking:
-            raise StillReferenced(
-                f"object {name!r} is still referenced by: {', '.join(blocking)}", {"references": blocking},
-                reason="object_referenced", params={"object": name, "references": blocking},
-            )
+            raise still_referenced(f"object {name!r} is still referenced by", blocking, reason="object_referenced",
+                                   object=name)
         ddl.drop_table(self.session, obj.table_name)
         self.session.conn.execute(stage_history.delete().where(stage_history.c.object == name))
         self.session.conn.execute(autonumber_counters.delete().where(autonumber_counters.c.object == name))
@@ -201,23 +201,20 @@ class Designer:
     def delete_field(self, object_name: str, field_name: str) -> None:
         before = self._object(object_name)
         fd = self._field(before, field_name)
-        blocking = [
-            f"{object_name}.{other.name} (formula)"
+        blocking: list[str] = [
+            formula_reference(object_name, other.name)
             for other in before.fields
             if other.type == "formula" and field_name in _formula_names(other.expression)
         ]
         blocking += [
-            f"{object_name}.{other.name} (depends on it)"
+            dependent_reference(object_name, other.name)
             for other in before.fields
             if other.depends_on and other.depends_on.get("field") == field_name
         ]
         blocking += self._hook_references({"action": "delete_field", "object": object_name, "field": field_name})
         if blocking:
-            raise StillReferenced(
-                f"field {object_name}.{field_name} is still referenced by: {', '.join(blocking)}",
-                {"references": blocking}, reason="field_referenced",
-                params={"object": object_name, "field": field_name, "references": blocking},
-            )
+            raise still_referenced(f"field {object_name}.{field_name} is still referenced by", blocking,
+                                   reason="field_referenced", object=object_name, field=field_name)
         fields = [f for f in before.document["fields"] if f["name"] != field_name]
         obj = _remove_references(before.with_document(fields=fields), field_name)
         self._check({**self.definitions, object_name: obj}, [object_name])

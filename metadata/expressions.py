@@ -16,7 +16,7 @@ from decimal import Decimal, InvalidOperation
 from types import MappingProxyType
 from typing import Any
 
-from crm_platform.core.errors import ExpressionError, ValidationError
+from crm_platform.core.errors import UNCODED, ExpressionError, ValidationError, problem
 
 from .conditions import _MAX_AST_DEPTH, MAX_EXPRESSION_LENGTH, OPERATORS, FieldRef, _split, _type_name, validate
 
@@ -134,29 +134,32 @@ def parse_expression(text: str, fields: Mapping[str, FieldRef]) -> dict[str, Any
     the construct. An empty expression means "no condition" and gives ``None``.
     """
     if not isinstance(text, str):
-        raise _expression_error(f"an expression must be text, got {_type_name(text)}")
+        raise _expression_error(f"an expression must be text, got {_type_name(text)}", "not_text")
     if len(text) > MAX_EXPRESSION_LENGTH:
-        raise _expression_error(f"expression is too long ({len(text)} characters, at most {MAX_EXPRESSION_LENGTH})")
+        raise _expression_error(f"expression is too long ({len(text)} characters, at most {MAX_EXPRESSION_LENGTH})",
+                                "max_length", max=MAX_EXPRESSION_LENGTH)
     source = text.strip()
     if not source:
         return None
     try:
         body = ast.parse(source, mode="eval").body
     except SyntaxError as exc:
-        raise _expression_error(f"invalid syntax: {exc.msg} (column {exc.offset})") from None
+        raise _expression_error(f"invalid syntax: {exc.msg} (column {exc.offset})", "syntax_error",
+                                column=exc.offset) from None
     except (ValueError, RecursionError, MemoryError, Warning):  # Warning: when warnings are errors
-        raise _expression_error("expression is malformed or nested too deeply") from None
+        raise _expression_error("expression is malformed or nested too deeply", "nested_too_deeply") from None
     node = _Parser(source).condition(body, 0)
     if "rules" not in node:
         node = {"condition": "AND", "not": False, "rules": [node]}
     try:
         return validate(node, fields)
     except ValidationError as exc:
-        raise ExpressionError(exc.message, {"expression": exc.details.get("filter", [])}) from None
+        raise ExpressionError(exc.message, {"expression": exc.details.get("filter", [])},
+                              problems={"expression": exc.problems.get("filter", [])}) from None
 
 
-def _expression_error(message: str) -> ExpressionError:
-    return ExpressionError(message, {"expression": [message]})
+def _expression_error(message: str, code: str = UNCODED, **params: Any) -> ExpressionError:
+    return ExpressionError(message, {"expression": [message]}, problems={"expression": [problem(code, **params)]})
 
 
 class _Parser:
@@ -167,7 +170,7 @@ class _Parser:
 
     def condition(self, node: ast.AST, depth: int) -> dict[str, Any]:
         if depth > _MAX_AST_DEPTH:
-            raise _expression_error("expression is nested too deeply")
+            raise _expression_error("expression is nested too deeply", "nested_too_deeply")
         if isinstance(node, ast.BoolOp):
             return {"condition": "AND" if isinstance(node.op, ast.And) else "OR", "not": False,
                     "rules": [self.condition(value, depth + 1) for value in node.values]}
@@ -182,21 +185,26 @@ class _Parser:
             return self.call(node, depth)
         if isinstance(node, ast.Name):
             name = self.field(node)
-            raise _expression_error(f"{name!r} alone is not a condition (compare it, e.g. {name} == True)")
+            raise _expression_error(f"{name!r} alone is not a condition (compare it, e.g. {name} == True)",
+                                    "name_alone", name=name)
         if isinstance(node, ast.Constant):
-            raise _expression_error(f"the value {node.value!r} alone is not a condition")
+            raise _expression_error(f"the value {node.value!r} alone is not a condition", "value_alone",
+                                    value=node.value)
         raise self.reject(node)
 
     def reject(self, node: ast.AST) -> ExpressionError:
         if isinstance(node, ast.Attribute):
-            return _expression_error(f"attribute access '.{node.attr}' is not allowed")
+            return _expression_error(f"attribute access '.{node.attr}' is not allowed", "not_allowed",
+                                     construct=f".{node.attr}")
         if isinstance(node, ast.Name):
-            return _expression_error(f"name {node.id!r} is not allowed")
+            return _expression_error(f"name {node.id!r} is not allowed", "not_allowed", construct=node.id)
         if isinstance(node, ast.Call):
             if isinstance(node.func, ast.Name) and not node.func.id.startswith("__"):
-                return _expression_error(f"calling {node.func.id}() is not allowed here")
+                return _expression_error(f"calling {node.func.id}() is not allowed here", "not_allowed",
+                                         construct=f"{node.func.id}()")
             return self.reject(node.func)
-        return _expression_error(f"{_CONSTRUCTS.get(type(node), type(node).__name__)} is not allowed in a condition")
+        construct = _CONSTRUCTS.get(type(node), type(node).__name__)
+        return _expression_error(f"{construct} is not allowed in a condition", "not_allowed", construct=construct)
 
     def field(self, node: ast.AST) -> str | None:
         """The field a node names, or None when it is not a name."""
@@ -212,11 +220,12 @@ class _Parser:
         if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
             number = self.value(node.operand, allow_list=False)
             if not isinstance(number, (int, Decimal)) or isinstance(number, bool):
-                raise _expression_error(f"a sign only applies to numbers, not {number!r}")
+                raise _expression_error(f"a sign only applies to numbers, not {number!r}", "sign_not_number",
+                                        value=number)
             return -number if isinstance(node.op, ast.USub) else number
         if isinstance(node, ast.Constant):
             if node.value is None:
-                raise _expression_error("None is not a value: use is_null(field) or is_not_null(field)")
+                raise _expression_error("None is not a value: use is_null(field) or is_not_null(field)", "none_not_value")
             if isinstance(node.value, float):  # keep the digits as written
                 try:
                     return Decimal(ast.get_source_segment(self.source, node) or repr(node.value))
@@ -224,30 +233,33 @@ class _Parser:
                     return Decimal(repr(node.value))
             if isinstance(node.value, (bool, int, str)):
                 return node.value
-            raise _expression_error(f"literal {node.value!r} is not allowed")
+            raise _expression_error(f"literal {node.value!r} is not allowed", "not_allowed", construct=repr(node.value))
         name = self.field(node)
         if name is not None:
-            raise _expression_error(f"expected a value, got field {name!r} (comparing two fields is not supported)")
+            raise _expression_error(f"expected a value, got field {name!r} (comparing two fields is not supported)",
+                                    "compare_fields")
         if isinstance(node, (ast.List, ast.Tuple)):
-            raise _expression_error("nested lists are not allowed")
+            raise _expression_error("nested lists are not allowed", "not_allowed", construct="[[...]]")
         raise self.reject(node)
 
     def compare(self, node: ast.Compare) -> dict[str, Any]:
         if len(node.ops) != 1:
-            raise _expression_error("chained comparisons are not supported (use between(field, low, high))")
+            raise _expression_error("chained comparisons are not supported (use between(field, low, high))",
+                                    "chained_comparison")
         op, left, right = node.ops[0], node.left, node.comparators[0]
         left_field, right_field = self.field(left), self.field(right)
         if isinstance(op, (ast.Is, ast.IsNot)):
             if left_field is None or not (isinstance(right, ast.Constant) and right.value is None):
-                raise _expression_error("'is' is only allowed as 'field is None' or 'field is not None'")
+                raise _expression_error("'is' is only allowed as 'field is None' or 'field is not None'", "is_only_none")
             return {"field": left_field, "operator": "is_null" if isinstance(op, ast.Is) else "is_not_null"}
         if left_field is not None and right_field is not None:
-            raise _expression_error(f"comparing two fields ({left_field!r} and {right_field!r}) is not supported")
+            raise _expression_error(f"comparing two fields ({left_field!r} and {right_field!r}) is not supported",
+                                    "compare_fields")
         if left_field is None and right_field is None:
             for side in (left, right):
                 if not isinstance(side, (ast.Constant, ast.List, ast.Tuple, ast.UnaryOp)):
                     raise self.reject(side)
-            raise _expression_error("a comparison needs a field on one side")
+            raise _expression_error("a comparison needs a field on one side", "needs_field")
         if isinstance(op, (ast.In, ast.NotIn)):
             prefix = "not_" if isinstance(op, ast.NotIn) else ""
             if right_field is not None:  # "vip" in tags
@@ -257,11 +269,13 @@ class _Parser:
                 raise self.reject(right)
             if not isinstance(right, (ast.List, ast.Tuple)):
                 raise _expression_error(
-                    f"'{left_field} in ...' needs a list of values, e.g. {left_field} in (\"a\", \"b\")")
+                    f"'{left_field} in ...' needs a list of values, e.g. {left_field} in (\"a\", \"b\")",
+                    "in_needs_list", name=left_field)
             return {"field": left_field, "operator": f"{prefix}in", "value": self.value(right)}
         op_name = _AST_COMPARE.get(type(op))
         if op_name is None:
-            raise _expression_error(f"comparison operator {type(op).__name__} is not allowed")
+            raise _expression_error(f"comparison operator {type(op).__name__} is not allowed", "not_allowed",
+                                    construct=type(op).__name__)
         if left_field is not None:
             return {"field": left_field, "operator": op_name, "value": self.value(right)}
         return {"field": right_field, "operator": _FLIPPED[op_name], "value": self.value(left)}
@@ -271,26 +285,30 @@ class _Parser:
         if isinstance(func, ast.Attribute) and func.attr in _METHODS:
             field = self.field(func.value)
             if field is None:
-                raise _expression_error(f".{func.attr}() can only be called on a field")
+                raise _expression_error(f".{func.attr}() can only be called on a field", "method_on_field",
+                                        method=func.attr)
             if len(node.args) != 1 or node.keywords:
-                raise _expression_error(f".{func.attr}() takes exactly 1 argument")
+                raise _expression_error(f".{func.attr}() takes exactly 1 argument", "method_one_argument",
+                                        method=func.attr)
             return {"field": field, "operator": _METHODS[func.attr], "value": self.value(node.args[0], False)}
         if not isinstance(func, ast.Name) or func.id.startswith("__"):
             raise self.reject(func)
         if node.keywords or any(isinstance(arg, ast.Starred) for arg in node.args):
-            raise _expression_error(f"{func.id}() takes plain arguments only (no keywords, no *)")
+            raise _expression_error(f"{func.id}() takes plain arguments only (no keywords, no *)", "keyword_arguments",
+                                    name=func.id)
         if func.id in ("all_of", "any_of"):
             if not node.args:
-                raise _expression_error(f"{func.id}() needs at least one condition")
+                raise _expression_error(f"{func.id}() needs at least one condition", "needs_condition", name=func.id)
             return {"condition": "AND" if func.id == "all_of" else "OR", "not": False,
                     "rules": [self.condition(arg, depth + 1) for arg in node.args]}
         op = OPERATORS.get(func.id)
         if op is None:
-            raise _expression_error(f"unknown function {func.id!r}")
+            raise _expression_error(f"unknown function {func.id!r}", "unknown_function", name=func.id)
         expected = {"none": 1, "one": 2, "list": 2, "pair": 3}[op.arity]
         field = self.field(node.args[0]) if node.args else None
         if len(node.args) != expected or field is None:
-            raise _expression_error(f"{func.id}() takes a field and {expected - 1} value(s)")
+            raise _expression_error(f"{func.id}() takes a field and {expected - 1} value(s)", "function_values",
+                                    name=func.id, count=expected - 1)
         rule: dict[str, Any] = {"field": field, "operator": func.id}
         if op.arity == "pair":
             rule["value"] = [self.value(arg, allow_list=False) for arg in node.args[1:]]

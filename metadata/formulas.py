@@ -30,7 +30,7 @@ from typing import Any
 
 import simpleeval
 
-from crm_platform.core.errors import ExpressionError
+from crm_platform.core.errors import UNCODED, ExpressionError, problem
 
 __all__ = ["Expression", "Formula", "FUNCTION_NAMES", "MAX_FORMULA_LENGTH", "RESULT_TYPES"]
 
@@ -322,6 +322,7 @@ class _Checker:
         self.what = what
         self.references: set[str] = set()
         self.problems: list[str] = []
+        self.coded: list[dict[str, Any]] = []
 
     def run(self, root: ast.AST) -> None:
         stack: list[tuple[ast.AST, int]] = [(root, 1)]
@@ -329,6 +330,7 @@ class _Checker:
             node, depth = stack.pop()
             if depth > _MAX_DEPTH:
                 self.problems.append(f"{self.what} is nested too deeply (at most {_MAX_DEPTH} levels)")
+                self.coded.append(problem("nested_too_deeply", max=_MAX_DEPTH))
                 return
             stack.extend((child, depth + 1) for child in self.children(node))
 
@@ -336,7 +338,7 @@ class _Checker:
         """Check one node; return the sub-expressions still to check."""
         if isinstance(node, ast.Constant):
             if node.value is not None and not isinstance(node.value, (bool, int, float, str)):
-                self.problem(f"literal {node.value!r} is not allowed")
+                self.problem(f"literal {node.value!r} is not allowed", "not_allowed", construct=repr(node.value))
             return []
         if isinstance(node, ast.Name):
             self.name(node.id)
@@ -350,7 +352,8 @@ class _Checker:
         if isinstance(node, ast.Compare):
             bad = [op for op in node.ops if type(op) not in _CMP_OPS]
             if bad:
-                self.problem(f"operator {type(bad[0]).__name__} is not allowed")
+                self.problem(f"operator {type(bad[0]).__name__} is not allowed", "not_allowed",
+                             construct=type(bad[0]).__name__)
             return [node.left, *node.comparators]
         if isinstance(node, ast.IfExp):
             return [node.test, node.body, node.orelse]
@@ -359,51 +362,55 @@ class _Checker:
         if isinstance(node, ast.Call):
             return self.call(node)
         if isinstance(node, ast.Attribute):
-            self.problem(f"attribute access '.{node.attr}' is not allowed")
+            self.problem(f"attribute access '.{node.attr}' is not allowed", "not_allowed", construct=f".{node.attr}")
             return []
-        self.problem(f"{_CONSTRUCTS.get(type(node), type(node).__name__)} is not allowed")
+        construct = _CONSTRUCTS.get(type(node), type(node).__name__)
+        self.problem(f"{construct} is not allowed", "not_allowed", construct=construct)
         return []
 
     def op(self, op: ast.AST, allowed: frozenset[type], operands: list[ast.AST]) -> list[ast.AST]:
         if type(op) not in allowed:
-            self.problem(f"operator {type(op).__name__} is not allowed")
+            self.problem(f"operator {type(op).__name__} is not allowed", "not_allowed", construct=type(op).__name__)
         return operands
 
     def name(self, name: str) -> None:
         if name.startswith("__"):
-            self.problem(f"name {name!r} is not allowed")
+            self.problem(f"name {name!r} is not allowed", "not_allowed", construct=name)
         elif name in self.field_names:
             self.references.add(name)
         elif name in _LIBRARY:
-            self.problem(f"function {name!r} must be called, e.g. {name}(...)")
+            self.problem(f"function {name!r} must be called, e.g. {name}(...)", "function_not_called", name=name)
         else:
-            self.problem(f"unknown field {name!r}")
+            self.problem(f"unknown field {name!r}", "unknown_field_named", name=name)
 
     def call(self, node: ast.Call) -> list[ast.AST]:
         func = node.func
         if not isinstance(func, ast.Name):
             if isinstance(func, ast.Attribute):
-                self.problem(f"attribute access '.{func.attr}' is not allowed")
+                self.problem(f"attribute access '.{func.attr}' is not allowed", "not_allowed", construct=f".{func.attr}")
             else:
-                self.problem(f"calling a {_CONSTRUCTS.get(type(func), type(func).__name__)} is not allowed")
+                construct = _CONSTRUCTS.get(type(func), type(func).__name__)
+                self.problem(f"calling a {construct} is not allowed", "not_allowed", construct=construct)
             return []
         if func.id.startswith("__"):
-            self.problem(f"name {func.id!r} is not allowed")
+            self.problem(f"name {func.id!r} is not allowed", "not_allowed", construct=func.id)
             return []
         if func.id not in _LIBRARY:
-            self.problem(f"unknown function {func.id!r}")
+            self.problem(f"unknown function {func.id!r}", "unknown_function", name=func.id)
             return list(node.args)
         if node.keywords:
-            self.problem(f"keyword arguments are not allowed ({func.id})")
+            self.problem(f"keyword arguments are not allowed ({func.id})", "keyword_arguments", name=func.id)
         _, low, high = _LIBRARY[func.id]
         count = len(node.args)
         if count < low or (high is not None and count > high):
             wanted = str(low) if low == high else f"{low} or more" if high is None else f"{low} to {high}"
-            self.problem(f"function {func.id!r} takes {wanted} argument(s), got {count}")
+            self.problem(f"function {func.id!r} takes {wanted} argument(s), got {count}", "argument_count",
+                         name=func.id, count=count)
         return list(node.args)
 
-    def problem(self, message: str) -> None:
+    def problem(self, message: str, code: str, **params: Any) -> None:
         self.problems.append(f"{message} in {self.what}")
+        self.coded.append(problem(code, **params))
 
 
 class _Rewriter(ast.NodeTransformer):
@@ -464,26 +471,28 @@ class _Compiled:
 
     def __init__(self, expression: str, field_names: Collection[str], clock: Clock | None = None) -> None:
         if not isinstance(expression, str):
-            raise self._error(f"a {self.what} must be text, got {type(expression).__name__}")
+            raise self._error(f"a {self.what} must be text, got {type(expression).__name__}", "not_text")
         if len(expression) > MAX_FORMULA_LENGTH:
             raise self._error(
-                f"{self.what} is too long ({len(expression)} characters, at most {MAX_FORMULA_LENGTH})")
+                f"{self.what} is too long ({len(expression)} characters, at most {MAX_FORMULA_LENGTH})", "max_length",
+                max=MAX_FORMULA_LENGTH)
         source = expression.strip()
         if not source:
-            raise self._error(f"{self.what} is empty")
+            raise self._error(f"{self.what} is empty", "empty")
         try:
             body = ast.parse(source, mode="eval").body
         except SyntaxError as exc:
             raise self._error(f"invalid syntax in {self.what} {expression!r}: {exc.msg} "
-                              f"(column {exc.offset})") from None
+                              f"(column {exc.offset})", "syntax_error", column=exc.offset) from None
         except (ValueError, RecursionError, MemoryError, Warning):  # Warning: when warnings are errors
-            raise self._error(f"{self.what} {expression!r} is malformed or nested too deeply") from None
+            raise self._error(f"{self.what} {expression!r} is malformed or nested too deeply",
+                              "nested_too_deeply") from None
         checker = _Checker(frozenset(field_names), self.what)
         checker.run(body)
         if checker.problems:
             more = len(checker.problems) - 1
             message = checker.problems[0] + (f" (and {more} more)" if more else "")
-            raise ExpressionError(message, {"expression": checker.problems})
+            raise ExpressionError(message, {"expression": checker.problems}, problems={"expression": checker.coded})
         self.expression = expression
         self.references = frozenset(checker.references)
         self._names = tuple(sorted(checker.references))
@@ -492,8 +501,8 @@ class _Compiled:
         self._functions = _functions(clock or _utc_now)
         self._local = threading.local()
 
-    def _error(self, message: str) -> ExpressionError:
-        return ExpressionError(message, {"expression": [message]})
+    def _error(self, message: str, code: str = UNCODED, **params: Any) -> ExpressionError:
+        return ExpressionError(message, {"expression": [message]}, problems={"expression": [problem(code, **params)]})
 
     def _evaluator(self) -> simpleeval.EvalWithCompoundTypes:
         evaluator = getattr(self._local, "evaluator", None)
@@ -513,13 +522,15 @@ class _Compiled:
         except ExpressionError:
             raise
         except ZeroDivisionError:
-            raise self._error(f"division by zero in {self.what} {self.expression!r}") from None
+            raise self._error(f"division by zero in {self.what} {self.expression!r}", "division_by_zero") from None
         except (simpleeval.NumberTooHigh, simpleeval.IterableTooLong, OverflowError, MemoryError) as exc:
-            raise self._error(f"a value is too large in {self.what} {self.expression!r} ({exc})") from None
+            raise self._error(f"a value is too large in {self.what} {self.expression!r} ({exc})",
+                              "value_too_large") from None
         except RecursionError:
-            raise self._error(f"{self.what} {self.expression!r} is nested too deeply") from None
+            raise self._error(f"{self.what} {self.expression!r} is nested too deeply", "nested_too_deeply") from None
         except Exception as exc:  # noqa: BLE001 - every failure must surface as ExpressionError
-            raise self._error(f"cannot evaluate {self.what} {self.expression!r}: {exc}") from None
+            raise self._error(f"cannot evaluate {self.what} {self.expression!r}: {exc}", "formula_failed",
+                              error=str(exc)) from None
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.expression!r})"
@@ -555,7 +566,8 @@ class Formula(_Compiled):
     ) -> None:
         if result_type not in RESULT_TYPES:
             message = f"unknown formula result type {result_type!r} (expected one of {', '.join(sorted(RESULT_TYPES))})"
-            raise ExpressionError(message, {"result_type": [message]})
+            raise ExpressionError(message, {"result_type": [message]},
+                                  problems={"result_type": [problem("choice", choices=sorted(RESULT_TYPES))]})
         super().__init__(expression, field_names, clock)
         self.result_type = result_type
 
@@ -569,7 +581,14 @@ class Formula(_Compiled):
         except (ValueError, TypeError, ArithmeticError, OverflowError):
             message = (f"the result {value!r} of formula {self.expression!r} "
                        f"cannot be converted to {self.result_type}")
-            raise self._error(message) from None
+            raise self._error(message, "result_not_convertible", value=value, type=self.result_type) from None
+
+
+def formula_problem(exc: ExpressionError) -> dict[str, Any]:
+    """A formula's error as the coded problem ``bad_formula``: its English text, and its first
+    coded problem as the ``cause`` a UI says in its own words."""
+    causes = [p for items in exc.problems.values() for p in items if p.get("code") != UNCODED]
+    return problem("bad_formula", error=exc.message, **({"cause": causes[0]} if causes else {}))
 
 
 # --------------------------------------------------------------------------- result conversion

@@ -15,7 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from crm_platform.core.errors import UNCODED, ValidationError, problem
+from crm_platform.core.errors import FieldErrors, ValidationError
 
 from . import conditions
 from .definitions import layout_of
@@ -64,29 +64,25 @@ def parse_list_arguments(
 
     Fields in ``unreadable`` are treated as unknown, so filtering cannot reveal their values.
     """
-    errors: dict[str, list[str]] = {}
-    coded: dict[tuple[str, str], dict[str, Any]] = {}  # (key, message) -> its coded problem
+    errors = FieldErrors()
     rules: list[dict[str, Any]] = []
     query = ListQuery(unreadable=unreadable)
     refs = {name: ref for name, ref in model.field_refs.items() if name not in unreadable}
     for name, values in arguments.items():
         if any(len(v) > MAX_PARAMETER_LENGTH for v in values):
-            errors.setdefault(name, []).append(f"longer than {MAX_PARAMETER_LENGTH} characters")
+            errors.add(name, f"longer than {MAX_PARAMETER_LENGTH} characters", "parameter_too_long",
+                       max=MAX_PARAMETER_LENGTH)
             continue
         if name in RESERVED_PARAMETERS or name in extra_parameters:
             continue
         field_name, _, suffix = name.partition("__")
         if field_name not in refs:
-            message = f"unknown filter field {field_name!r}"
-            errors.setdefault(name, []).append(message)
-            coded[name, message] = problem("unknown_filter_field", field=field_name)
+            errors.add(name, f"unknown filter field {field_name!r}", "unknown_filter_field", field=field_name)
             continue
         operator = SUFFIX_OPERATORS.get(suffix or "eq")
         if operator is None:
-            message = f"unknown filter operator {suffix!r}; use one of: {', '.join(SUFFIX_OPERATORS)}"
-            errors.setdefault(name, []).append(message)
-            coded[name, message] = problem("unknown_filter_suffix", field=field_name, operator=suffix,
-                                           operators=list(SUFFIX_OPERATORS))
+            errors.add(name, f"unknown filter operator {suffix!r}; use one of: {', '.join(SUFFIX_OPERATORS)}",
+                       "unknown_filter_suffix", field=field_name, operator=suffix, operators=list(SUFFIX_OPERATORS))
             continue
         for value in values:
             rules.append(_rule(field_name, operator, value, errors, name))
@@ -95,35 +91,33 @@ def parse_list_arguments(
         try:
             tree = json.loads(raw_filter)
         except ValueError as exc:
-            message = f"not valid JSON: {exc}"
-            errors.setdefault("filter", []).append(message)
-            coded["filter", message] = problem("filter_not_json")
+            errors.add("filter", f"not valid JSON: {exc}", "filter_not_json")
         except RecursionError:
-            errors.setdefault("filter", []).append("nested too deeply")
+            errors.add("filter", "nested too deeply", "filter_too_deep")
         else:
             if tree and not isinstance(tree, dict):
-                errors.setdefault("filter", []).append("must be a condition tree (a JSON object)")
+                errors.add("filter", "must be a condition tree (a JSON object)", "filter_not_tree")
             elif tree:
                 rules.append(tree)
     if errors:
-        raise ValidationError(_summary(errors), errors, problems=_coded(errors, coded))
+        raise ValidationError(_summary(errors.details), errors.details, problems=errors.problems)
     if rules:
         tree = rules[0] if len(rules) == 1 and "rules" in rules[0] else {"condition": "AND", "rules": rules}
         query.condition = conditions.validate(tree, refs)
     search = _single(arguments, "q", errors)
     if search:
         if len(search) > MAX_SEARCH_LENGTH:
-            errors.setdefault("q", []).append(f"longer than {MAX_SEARCH_LENGTH} characters")
+            errors.add("q", f"longer than {MAX_SEARCH_LENGTH} characters", "search_too_long", max=MAX_SEARCH_LENGTH)
         query.search = search.strip() or None
     query.sort = _sort(model, refs, _single(arguments, "sort", errors), errors)
     query.page = _integer(_single(arguments, "page", errors), "page", 1, 1, 10**7, errors)
     query.per_page = _integer(_single(arguments, "per_page", errors), "per_page", 50, 1, max_per_page, errors)
     if errors:
-        raise ValidationError(_summary(errors), errors)
+        raise ValidationError(_summary(errors.details), errors.details, problems=errors.problems)
     return query
 
 
-def _rule(field_name: str, operator: str, value: str, errors: dict[str, list[str]], name: str) -> dict[str, Any]:
+def _rule(field_name: str, operator: str, value: str, errors: FieldErrors, name: str) -> dict[str, Any]:
     if operator == "in":
         return {"field": field_name, "operator": "in", "value": [v for v in value.split(",") if v != ""]}
     if operator == "is_null":
@@ -131,33 +125,33 @@ def _rule(field_name: str, operator: str, value: str, errors: dict[str, list[str
             return {"field": field_name, "operator": "is_null", "value": None}
         if value.lower() in {"0", "false", "no"}:
             return {"field": field_name, "operator": "is_not_null", "value": None}
-        errors.setdefault(name, []).append("isnull takes true or false")
+        errors.add(name, "isnull takes true or false", "isnull_value")
     return {"field": field_name, "operator": operator, "value": value}
 
 
-def _single(arguments: Mapping[str, Sequence[str]], name: str, errors: dict[str, list[str]]) -> str | None:
+def _single(arguments: Mapping[str, Sequence[str]], name: str, errors: FieldErrors) -> str | None:
     values = arguments.get(name)
     if not values:
         return None
     if len(values) > 1:
-        errors.setdefault(name, []).append("given more than once")
+        errors.add(name, "given more than once", "given_twice")
     return values[0]
 
 
-def _integer(raw: str | None, name: str, default: int, low: int, high: int, errors: dict[str, list[str]]) -> int:
+def _integer(raw: str | None, name: str, default: int, low: int, high: int, errors: FieldErrors) -> int:
     if raw is None or raw == "":
         return default
     try:
         value = int(raw)
     except ValueError:
-        errors.setdefault(name, []).append(f"must be an integer, not {raw[:40]!r}")
+        errors.add(name, f"must be an integer, not {raw[:40]!r}", "not_integer")
         return default
     if not low <= value <= high:
-        errors.setdefault(name, []).append(f"must be between {low} and {high}")
+        errors.add(name, f"must be between {low} and {high}", "between", min=low, max=high)
     return value
 
 
-def _sort(model: Any, refs: Mapping[str, Any], raw: str | None, errors: dict[str, list[str]]) -> list[tuple[str, bool]]:
+def _sort(model: Any, refs: Mapping[str, Any], raw: str | None, errors: FieldErrors) -> list[tuple[str, bool]]:
     explicit = raw is not None
     if raw is None:
         raw = (layout_of(model.definition, "list") or {}).get("sort") or "-id"
@@ -169,24 +163,16 @@ def _sort(model: Any, refs: Mapping[str, Any], raw: str | None, errors: dict[str
         name = part.lstrip("-")
         if name not in refs:
             if explicit:
-                errors.setdefault("sort", []).append(f"unknown sort field {name!r}")
+                errors.add("sort", f"unknown sort field {name!r}", "unknown_sort_field", field=name)
             continue
         if refs[name].kind == "tags":
-            errors.setdefault("sort", []).append(f"cannot sort by {name!r}")
+            errors.add("sort", f"cannot sort by {name!r}", "not_sortable", field=name)
             continue
         if model.fields.get(name) is not None and model.fields[name].type == "multi_picklist":
-            errors.setdefault("sort", []).append(f"cannot sort by multi-picklist {name!r}")
+            errors.add("sort", f"cannot sort by multi-picklist {name!r}", "multi_picklist_sort", field=name)
             continue
         keys.append((name, part.startswith("-")))
     return keys
-
-
-def _coded(errors: Mapping[str, list[str]],
-           coded: Mapping[tuple[str, str], dict[str, Any]]) -> dict[str, list[dict[str, Any]]] | None:
-    """The coded problems beside ``errors``' messages, in the same order (``None`` if none is coded)."""
-    if not coded:
-        return None
-    return {key: [coded.get((key, m)) or problem(UNCODED) for m in messages] for key, messages in errors.items()}
 
 
 def _summary(errors: Mapping[str, list[str]]) -> str:

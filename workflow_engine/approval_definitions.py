@@ -36,10 +36,11 @@ from crm_platform.core.errors import (
 from crm_platform.core.roles import list_roles
 from crm_platform.core.session import TenantSession, utcnow
 from crm_platform.core.users import resolve_user
-from metadata import conditions, load_model
+from metadata import conditions, load_model, reference
+from metadata.definitions import shape_problem
 from metadata.model import ObjectModel
 
-from .definitions import check_actions
+from .definitions import add_condition_error, check_actions
 from .references import FieldVisitor, lookup_targets
 from .rules import bump_workflow_version
 from .tables import (
@@ -80,12 +81,13 @@ def check_process(session: TenantSession, document: Any) -> dict[str, Any]:
     problems = Problems("approval process")
     for error in _validator().iter_errors(document):
         path = ".".join(str(p) for p in error.absolute_path) or "process"
-        problems.add(path, error.message[:300])
+        coded = shape_problem(error)
+        problems.add(path, error.message[:300], coded["code"], **coded["params"])
     problems.raise_if_any()
     model = load_model(session)
     obj = model.objects.get(document["object"])
     if obj is None:
-        problems.add("object", f"unknown object {document['object']!r}")
+        problems.add("object", f"unknown object {document['object']!r}", "unknown_object", object=document["object"])
         problems.raise_if_any()
     checked = copy.deepcopy(document)
     checked.setdefault("active", True)
@@ -95,33 +97,35 @@ def check_process(session: TenantSession, document: Any) -> dict[str, Any]:
     for index, step in enumerate(checked["steps"]):
         path = f"steps[{index}]"
         if step["name"] in seen:
-            problems.add(f"{path}.name", f"two steps are named {step['name']!r}")
+            problems.add(f"{path}.name", f"two steps are named {step['name']!r}", "duplicate_step", name=step["name"])
         seen.add(step["name"])
         step.setdefault("mode", "any")
         if step["mode"] == "quorum" and "quorum" not in step:
-            problems.add(f"{path}.quorum", "mode 'quorum' needs 'quorum': how many approvals complete the step")
+            problems.add(f"{path}.quorum", "mode 'quorum' needs 'quorum': how many approvals complete the step",
+                         "quorum_missing")
         if step["mode"] != "quorum" and "quorum" in step:
-            problems.add(f"{path}.quorum", f"'quorum' applies to mode 'quorum', not {step['mode']!r}")
+            problems.add(f"{path}.quorum", f"'quorum' applies to mode 'quorum', not {step['mode']!r}",
+                         "quorum_not_for_mode")
         specs = approver_specs(step)
         for number, spec in enumerate(specs):
             _check_approver(session, problems, f"{path}.approvers" + (f"[{number}]" if isinstance(step["approvers"], list) else ""),
                             spec, obj, roles)
         if step["mode"] == "quorum" and all(s["type"] == "user" for s in specs) and step.get("quorum", 0) > len(specs):
             problems.add(f"{path}.quorum", f"a quorum of {step['quorum']} needs at least as many approvers; "
-                                           f"this step names {len(specs)}")
+                                           f"this step names {len(specs)}", "quorum_above_approvers",
+                         quorum=step["quorum"], count=len(specs))
         step["condition"] = _condition(problems, f"{path}.condition", step.get("condition"), obj)
         escalation = step.get("escalation")
         if escalation and escalation["to"] != "manager":
             target = find_user(session, escalation["to"])
             if target is None:
-                problems.add(f"{path}.escalation.to", f"escalate to 'manager' or a user's e-mail; no user {escalation['to']!r}")
+                problems.add(f"{path}.escalation.to", f"escalate to 'manager' or a user's e-mail; no user {escalation['to']!r}",
+                             "no_such_user", user=escalation["to"])
             elif not target.active:
-                problems.add(f"{path}.escalation.to", f"{target.email} is inactive")
+                problems.add(f"{path}.escalation.to", f"{target.email} is inactive", "user_inactive", user=target.email)
     for key in ("on_approve", "on_reject"):
         checked.setdefault(key, [])
-        for path, messages in check_actions(checked[key], key, obj, model, _exists_in(session)).items():
-            for message in messages:
-                problems.add(path, message)
+        check_actions(checked[key], key, obj, model, _exists_in(session), into=problems)
     problems.raise_if_any()
     return checked
 
@@ -136,9 +140,7 @@ def _condition(problems: Problems, path: str, condition: Any, obj: ObjectModel) 
             return conditions.parse_expression(condition, obj.field_refs)
         return conditions.validate(condition, obj.field_refs)
     except CRMError as exc:
-        for messages in (exc.details or {"condition": [exc.message]}).values():
-            for message in messages:
-                problems.add(path, message)
+        add_condition_error(problems, exc, lambda key: path)
         return None
 
 
@@ -147,26 +149,30 @@ def _check_approver(session: TenantSession, problems: Problems, path: str, spec:
     kind, value = spec["type"], spec.get("value")
     if kind == "manager":
         if value is not None:
-            problems.add(f"{path}.value", "a 'manager' approver is the record owner's manager; give no value")
+            problems.add(f"{path}.value", "a 'manager' approver is the record owner's manager; give no value",
+                         "manager_takes_no_value")
         return
     if value is None:
-        problems.add(f"{path}.value", f"a {kind!r} approver needs a value")
+        problems.add(f"{path}.value", f"a {kind!r} approver needs a value", "approver_needs_value", kind=kind)
         return
     if kind == "user":
         row = find_user(session, value)
         if row is None:
-            problems.add(f"{path}.value", f"no user {value!r} (give an e-mail or a user id)")
+            problems.add(f"{path}.value", f"no user {value!r} (give an e-mail or a user id)", "no_such_user",
+                         user=value)
         elif not row.active:
-            problems.add(f"{path}.value", f"{row.email} is inactive")
+            problems.add(f"{path}.value", f"{row.email} is inactive", "user_inactive", user=row.email)
     elif kind == "role":
         if value not in roles:
-            problems.add(f"{path}.value", f"unknown role {value!r}")
+            problems.add(f"{path}.value", f"unknown role {value!r}", "unknown_role", role=value)
     elif kind == "field" and value not in USER_SYSTEM_FIELDS:
         fd = obj.fields.get(value) if isinstance(value, str) else None
         if fd is None:
-            problems.add(f"{path}.value", f"unknown field {value!r} of {obj.name}")
+            problems.add(f"{path}.value", f"unknown field {value!r} of {obj.name}", "unknown_field_of", name=value,
+                         object=obj.name)
         elif fd.type != "user":
-            problems.add(f"{path}.value", f"{value!r} is a {fd.type} field; an approver field must be of type user")
+            problems.add(f"{path}.value", f"{value!r} is a {fd.type} field; an approver field must be of type user",
+                         "approver_not_user_field", field=value, type=fd.type)
 
 
 # -- storage -----------------------------------------------------------------------------------
@@ -353,11 +359,13 @@ def follow_metadata_change(session: TenantSession, change: dict[str, Any]) -> li
         sa.select(approval_requests.c.process_id, approval_requests.c.process_version, approval_requests.c.object)
         .where(approval_requests.c.status == "pending").distinct()).all()
     if action == "delete_object":
-        blocking = [f"approval process {row.name!r} (id {row.id})" for row in live
-                    if object_name in _objects_named(row.definition)]
+        blocking = [reference("approval_process", f"approval process {row.name!r} (id {row.id})", name=row.name,
+                              id=row.id)
+                    for row in live if object_name in _objects_named(row.definition)]
         count = sum(1 for p in pending if p.object == object_name)
         if count:
-            blocking.append(f"pending approval requests on {object_name}")
+            blocking.append(reference("pending_approvals", f"pending approval requests on {object_name}",
+                                      object=object_name))
         return blocking
     if action not in ("delete_field", "rename_field"):
         return []
@@ -372,7 +380,10 @@ def follow_metadata_change(session: TenantSession, change: dict[str, Any]) -> li
         walked = _walk(version.definition, visit, lookup_target)
         if not visit.hits:
             continue
-        label = f"approval process {names.get(version.process_id)!r} (id {version.process_id}, version {version.version})"
+        name = names.get(version.process_id)
+        label = reference("approval_process_version",
+                          f"approval process {name!r} (id {version.process_id}, version {version.version})",
+                          name=name, id=version.process_id, version=version.version)
         if action == "delete_field":
             if key in current or key in in_use:
                 blocking.append(label)

@@ -31,11 +31,12 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from crm_platform.core.errors import Conflict, NotFound, PermissionDenied, ValidationError
+from crm_platform.core.errors import Conflict, NotFound, PermissionDenied, ValidationError, problem
 from crm_platform.core.session import Actor, TenantSession, utcnow
 from crm_platform.core.tables import users
 from crm_platform.core.users import resolve_user
 from metadata import conditions, load_model
+from metadata.field_errors import CodedMessage
 from metadata.model import ObjectModel
 
 from .approval_definitions import (  # noqa: F401 - list_processes: part of this module's face for the admin
@@ -135,30 +136,34 @@ def _user(session: TenantSession, user_id: Any) -> Any:
 
 
 def resolve_approvers(session: TenantSession, obj: ObjectModel, step: dict[str, Any],
-                      record: dict[str, Any]) -> tuple[list[Any], list[str]]:
+                      record: dict[str, Any]) -> tuple[list[Any], list[CodedMessage]]:
     """The active users who approve this step for this record, and why a specification found nobody."""
     found: dict[int, Any] = {}
-    missing: list[str] = []
+    missing: list[CodedMessage] = []
     active: list[Any] | None = None
     for spec in approver_specs(step):
         kind, value = spec["type"], spec.get("value")
         if kind == "user":
             row = find_user(session, value)
-            rows, why = [row] if row is not None else [], f"user {value!r} does not exist"
+            rows = [row] if row is not None else []
+            why = CodedMessage(f"user {value!r} does not exist", "no_such_user", user=value)
         elif kind == "role":
             if active is None:
                 active = session.conn.execute(sa.select(users).where(users.c.active.is_(True)).order_by(users.c.id)).all()
-            rows, why = [u for u in active if value in (u.roles or [])], f"nobody active holds role {value!r}"
+            rows = [u for u in active if value in (u.roles or [])]
+            why = CodedMessage(f"nobody active holds role {value!r}", "role_unheld", role=value)
         elif kind == "manager":
             owner = _user(session, record.get("owner_id"))
             rows = [m for m in [_user(session, owner.manager_id if owner else None)] if m is not None]
-            why = "the record's owner has no manager"
+            why = CodedMessage("the record's owner has no manager", "owner_without_manager")
         else:
-            rows, why = [r for r in [_user(session, record.get(value))] if r is not None], f"field {value!r} is empty"
+            rows = [r for r in [_user(session, record.get(value))] if r is not None]
+            why = CodedMessage(f"field {value!r} is empty", "approver_field_empty", field=value)
         inactive = [r for r in rows if not r.active]
         rows = [r for r in rows if r.active]
         if not rows:
-            missing.append(f"{inactive[0].email} is inactive" if inactive else why)
+            missing.append(CodedMessage(f"{inactive[0].email} is inactive", "user_inactive", user=inactive[0].email)
+                           if inactive else why)
         for row in rows:
             found.setdefault(row.id, row)
     return list(found.values()), missing
@@ -170,11 +175,16 @@ def _plan(session: TenantSession, obj: ObjectModel, step: dict[str, Any], record
     approvers, missing = resolve_approvers(session, obj, step, record)
     if not approvers:
         message = f"step {step['name']!r} has no approver: {'; '.join(missing)}"
-        raise error(message, {"steps": [message]})
+        raise error(message, {"steps": [message]}, reason="no_approver",
+                    params={"step": step["name"], "object": obj.name,
+                            "causes": [problem(m.code, **m.params) for m in missing]})
     if step.get("mode") == "quorum" and step["quorum"] > len(approvers):
+        emails = [a.email for a in approvers]
         message = (f"step {step['name']!r} needs {step['quorum']} approvals but has only {len(approvers)} "
-                   f"approver(s): {', '.join(a.email for a in approvers)}")
-        raise error(message, {"steps": [message]})
+                   f"approver(s): {', '.join(emails)}")
+        raise error(message, {"steps": [message]}, reason="quorum_unreachable",
+                    params={"step": step["name"], "quorum": step["quorum"], "count": len(approvers),
+                            "approvers": emails})
     return approvers
 
 
@@ -256,12 +266,14 @@ def submit(session: TenantSession, object_name: str, record_id: Any, process_nam
     if not _holds(session, obj, entry, record):
         shown = _shown(obj, entry)
         raise ValidationError(f"{obj.name} {record['id']} does not meet the entry condition of {process_name!r}: {shown}",
-                              {"entry_condition": [f"not met: {shown}"]})
+                              {"entry_condition": [f"not met: {shown}"]}, reason="entry_condition_not_met",
+                              params={"object": obj.name, "process": process_name, "condition": shown})
     plans = {index: _plan(session, obj, step, record, ValidationError)
              for index, step in enumerate(definition["steps"]) if _holds(session, obj, step.get("condition"), record)}
     if not plans:
         raise ValidationError(f"no step of {process_name!r} applies to {obj.name} {record['id']}",
-                              {"steps": ["no step's condition holds"]})
+                              {"steps": ["no step's condition holds"]}, reason="no_step_applies",
+                              params={"object": obj.name, "process": process_name})
     # A rule submitting on a user's change acts as the rule; the request is still that user's.
     submitter = session.actor.user_id or record.get("updated_by") or record.get("owner_id")
     now = utcnow()

@@ -9,6 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from crm_platform.core.session import TenantSession, utcnow
+from metadata import reference
 from metadata.designer import rename_in_expression
 
 from .tables import rule_versions, rules
@@ -133,7 +134,7 @@ def rule_references(session: TenantSession, change: dict[str, Any]) -> list[str]
     rows = session.conn.execute(sa.select(rules).where(rules.c.deleted.is_(False))).all()
     blocking: list[str] = []
     for row in rows:
-        label = f"rule {row.name!r} (id {row.id})"
+        label = reference("rule", f"rule {row.name!r} (id {row.id})", name=row.name, id=row.id)
         if action == "delete_object":
             if object_name in _objects_named(row.definition):
                 blocking.append(label)

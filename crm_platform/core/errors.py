@@ -31,6 +31,8 @@ def json_param(value: Any) -> Any:
         return value.isoformat()
     if isinstance(value, (list, tuple, set, frozenset)):
         return [json_param(v) for v in value]
+    if isinstance(value, Mapping):  # a coded problem given as a parameter (an approver missing, and why)
+        return {str(k): json_param(v) for k, v in value.items()}
     return str(value)
 
 

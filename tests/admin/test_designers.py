@@ -127,7 +127,7 @@ def test_delete_object_shows_what_would_be_lost_and_asks_to_confirm(ui, sales):
 
 def test_delete_object_refused_while_lookups_point_at_it(ui, sales):
     page = ui.text("/admin/design/objects/account/delete/")
-    assert "deal.account" in page
+    assert "Deal.Account <code>deal.account</code>" in page
     ui.post("/admin/design/objects/account/delete/", {"confirm_name": "account"})
     assert sales.api.get("/objects/account").status_code == 200
 

@@ -79,8 +79,8 @@ def test_board_move_missing_stage_fields_is_chinese(zh, sales):
     response = zh.post_json(f"/admin/records/deal/{deal['id']}/stage/", {"stage": "proposal"})
     error = response.get_json()["error"]
     assert response.status_code == 422 and error["missing"] == ["金额", "预计成交日期"]
-    assert "阶段: 阶段 方案 需要填写：金额, 预计成交日期。" in error["message"]
-    assert "金额: 进入阶段 方案 前必须填写。" in error["message"]
+    assert "阶段：阶段 方案 需要填写：金额、预计成交日期。" in error["message"]
+    assert "；金额：进入阶段 方案 前必须填写。" in error["message"] and ": " not in error["message"]
 
 
 def test_bulk_edit_refusals_are_chinese_and_titled(zh, sales):
@@ -92,7 +92,8 @@ def test_bulk_edit_refusals_are_chinese_and_titled(zh, sales):
     assert "未修改：" in page
     for record_id, title in ((1, "王五"), (2, "赵六")):
         assert (f'<a href="/admin/records/contact/{record_id}/" class="alert-link" data-refused="{record_id}">'
-                f"{title}</a>: 座位: 必须在 1 和 10 之间。") in page
+                f"{title}</a>：座位：必须在 1 和 10 之间。") in page
+    assert "</a>: " not in page
 
 
 def test_locked_record_in_bulk_edit_is_chinese(zh, sales):
@@ -103,7 +104,7 @@ def test_locked_record_in_bulk_edit_is_chinese(zh, sales):
     assert sales.api.post(f"/records/deal/{deal['id']}/submit", json={"process": "big"}).status_code in (200, 201)
     page = page_of(zh.post("/admin/records/deal/bulk/", {"ids": [str(deal["id"])], "action": "update",
                                                          "field": "region", "value": "east"}, follow_redirects=True))
-    assert "审批单</a>: 已锁定：正在big中等待审批（步骤 boss）" in page
+    assert "审批单</a>：已锁定：正在big中等待审批（步骤 boss）" in page
 
 
 def test_login_refusal_is_chinese(client, tenant):
