@@ -89,27 +89,78 @@ class ActionFailed(Exception):
 def execute_run(platform: Platform, tenant: str, run_id: int) -> str:
     """Carry out one queued run; answers its status afterwards."""
     started = time.perf_counter()
-    outbox_ids: list[int] = []
     try:
         with tenant_session(platform, tenant, Actor.system()) as session:
-            row = _lock_run(session, run_id)
-            if row is None or row.status != "queued":
-                return row.status if row is not None else "missing"
-            rule = compiled_version(session, row.rule_id, row.rule_version)
-            # From here on the unit of work acts as the rule, one automation step deeper.
-            session.actor, session.depth = rule_actor(rule.name), row.depth + 1
-            session.cache.pop("access_policy", None)
-            status, outcomes = _run(session, rule, row)
-            session.conn.execute(rule_runs.update().where(rule_runs.c.id == run_id).values(
-                status=status, outcomes=outcomes, attempts=row.attempts + 1, started_at=utcnow(),
-                finished_at=utcnow(), duration_ms=round((time.perf_counter() - started) * 1000, 3), error=None))
+            status = _carry_out(session, run_id, started)
             outbox_ids = list(session.cache.get("outbox_ids", []))
     except Exception as exc:  # the run's transaction rolled back: record the attempt on its own
         return _record_failure(platform, tenant, run_id, exc, started)
+    _submit_outbox(platform, tenant, outbox_ids)
+    return status
+
+
+def execute_runs(platform: Platform, tenant: str, run_ids: list[int]) -> list[str]:
+    """Carry out queued runs of one tenant one after another in one unit of work (one connection,
+    one commit, models and rules loaded once), each run in its own savepoint: a run sees what the
+    runs before it did, and a failed run takes back only its own changes and is recorded exactly as
+    :func:`execute_run` records it. Should the shared commit itself fail, nothing of the batch was
+    kept, and the runs are carried out again one unit of work each."""
+    if len(run_ids) < 2:
+        return [execute_run(platform, tenant, run_id) for run_id in run_ids]
+    statuses: list[str] = []
+    try:
+        with tenant_session(platform, tenant, Actor.system()) as session:
+            for run_id in run_ids:
+                statuses.append(_carry_out_alone(session, run_id))
+            outbox_ids = list(session.cache.get("outbox_ids", []))
+    except Exception:  # noqa: BLE001 - the batch rolled back as a whole: fall back to one by one
+        return [execute_run(platform, tenant, run_id) for run_id in run_ids]
+    _submit_outbox(platform, tenant, outbox_ids)
+    return statuses
+
+
+def _carry_out(session: TenantSession, run_id: int, started: float) -> str:
+    """The run's actions and its final state, in the session's transaction; raises on failure."""
+    row = _lock_run(session, run_id)
+    if row is None or row.status != "queued":
+        return row.status if row is not None else "missing"
+    rule = compiled_version(session, row.rule_id, row.rule_version)
+    # From here on the unit of work acts as the rule, one automation step deeper.
+    session.actor, session.depth = rule_actor(rule.name), row.depth + 1
+    session.cache.pop("access_policy", None)
+    status, outcomes = _run(session, rule, row)
+    session.conn.execute(rule_runs.update().where(rule_runs.c.id == run_id).values(
+        status=status, outcomes=outcomes, attempts=row.attempts + 1, started_at=utcnow(),
+        finished_at=utcnow(), duration_ms=round((time.perf_counter() - started) * 1000, 3), error=None))
+    return status
+
+
+def _carry_out_alone(session: TenantSession, run_id: int) -> str:
+    """One run of a batch in a savepoint; on failure everything it did is undone (rows, events,
+    audit entries, work queued after commit, values cached) before the failure is recorded."""
+    started = time.perf_counter()
+    mark, callbacks = session.mark(), len(session.after_commit_callbacks)
+    cache = {**session.cache, "outbox_ids": list(session.cache.get("outbox_ids", []))}
+    actor, depth = session.actor, session.depth
+    savepoint = session.conn.begin_nested()
+    try:
+        status = _carry_out(session, run_id, started)
+    except Exception as exc:
+        savepoint.rollback()
+        session.forget_since(mark)
+        del session.after_commit_callbacks[callbacks:]
+        session.cache.clear()
+        session.cache.update(cache)
+        session.actor, session.depth = actor, depth
+        return _write_failure(session, run_id, exc, started)
+    savepoint.commit()
+    return status
+
+
+def _submit_outbox(platform: Platform, tenant: str, outbox_ids: list[int]) -> None:
     runner = platform.services.get(RUNNER_SERVICE)
     if outbox_ids and runner is not None:
         runner.submit_outbox(tenant, outbox_ids)
-    return status
 
 
 def _run(session: TenantSession, rule: Any, row: Any) -> tuple[str, list[dict[str, Any]]]:
@@ -136,16 +187,21 @@ def _run(session: TenantSession, rule: Any, row: Any) -> tuple[str, list[dict[st
 
 def _record_failure(platform: Platform, tenant: str, run_id: int, exc: Exception, started: float) -> str:
     with tenant_session(platform, tenant, Actor.system()) as session:
-        row = _lock_run(session, run_id)
-        if row is None:
-            return "missing"
-        attempts = row.attempts + 1
-        final = attempts >= MAX_ATTEMPTS
-        session.conn.execute(rule_runs.update().where(rule_runs.c.id == run_id).values(
-            status="failed" if final else "queued", attempts=attempts, error=str(exc)[:4000],
-            next_attempt_at=utcnow() + BACKOFF * (2 ** (attempts - 1)),
-            started_at=utcnow(), finished_at=utcnow() if final else None,
-            duration_ms=round((time.perf_counter() - started) * 1000, 3)))
+        return _write_failure(session, run_id, exc, started)
+
+
+def _write_failure(session: TenantSession, run_id: int, exc: Exception, started: float) -> str:
+    """A failed attempt: queued again after a backoff, or ``failed`` after :data:`MAX_ATTEMPTS`."""
+    row = _lock_run(session, run_id)
+    if row is None:
+        return "missing"
+    attempts = row.attempts + 1
+    final = attempts >= MAX_ATTEMPTS
+    session.conn.execute(rule_runs.update().where(rule_runs.c.id == run_id).values(
+        status="failed" if final else "queued", attempts=attempts, error=str(exc)[:4000],
+        next_attempt_at=utcnow() + BACKOFF * (2 ** (attempts - 1)),
+        started_at=utcnow(), finished_at=utcnow() if final else None,
+        duration_ms=round((time.perf_counter() - started) * 1000, 3)))
     return "failed" if final else "retry"
 
 
