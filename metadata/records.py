@@ -76,6 +76,9 @@ class RecordService:
     def __init__(self, session: TenantSession) -> None:
         self.session = session
         self.conn = session.conn
+        #: While :meth:`create_many` prepares rows: each row's reference checks, one entry per
+        #: row in order, run together before the rows are inserted (see :meth:`_settle_references`).
+        self._deferred_references: list[tuple[ObjectModel, list[tuple[str, str, str | None, Any]]]] | None = None
 
     @property
     def model(self) -> TenantModel:
@@ -207,24 +210,31 @@ class RecordService:
         batch: list[dict[str, Any]] = []
         seen: dict[str, set[Any]] = {name: set() for name in model.unique}
         statement = model.table.insert()
-        for index, data in enumerate(rows):
-            try:
-                values = self._prepare_create(model, scope, data, now)
-                for name in model.unique:
-                    if values.get(name) is not None:
-                        if values[name] in seen[name]:
-                            raise Conflict(f"{name} must be unique: {values[name]!r} occurs twice",
-                                           {name: ["duplicate within the batch"]},
-                                           problems={name: [problem("duplicate_in_batch", value=values[name])]})
-                        seen[name].add(values[name])
-            except (ValidationError, Conflict, PermissionDenied) as exc:
-                raise exc.rekeyed(f"rows[{index}]: {exc.message}", f"rows[{index}].") from None
-            batch.append(values)
-            if len(batch) >= batch_size:
+        outer, self._deferred_references = self._deferred_references, []
+        try:
+            for index, data in enumerate(rows):
+                try:
+                    values = self._prepare_create(model, scope, data, now)
+                    for name in model.unique:
+                        if values.get(name) is not None:
+                            if values[name] in seen[name]:
+                                raise Conflict(f"{name} must be unique: {values[name]!r} occurs twice",
+                                               {name: ["duplicate within the batch"]},
+                                               problems={name: [problem("duplicate_in_batch", value=values[name])]})
+                            seen[name].add(values[name])
+                except (ValidationError, Conflict, PermissionDenied) as exc:
+                    self._settle_references(len(created))  # one by one, an earlier check would have failed first
+                    raise exc.rekeyed(f"rows[{index}]: {exc.message}", f"rows[{index}].") from None
+                batch.append(values)
+                if len(batch) >= batch_size:
+                    self._settle_references(len(created))
+                    created.extend(self._insert_batch(model, statement, batch))
+                    batch = []
+            if batch:
+                self._settle_references(len(created))
                 created.extend(self._insert_batch(model, statement, batch))
-                batch = []
-        if batch:
-            created.extend(self._insert_batch(model, statement, batch))
+        finally:
+            self._deferred_references = outer
         return created
 
     def _insert_batch(self, model: ObjectModel, statement: Any, batch: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -488,27 +498,43 @@ class RecordService:
         self._check_unique(model, values, changed, record_id)
 
     def _check_references(self, model: ObjectModel, values: Mapping[str, Any], changed: set[str]) -> None:
-        errors = FieldErrors()
-        checks = [(fd.name, fd.type, fd.target) for fd in model.lookups]
-        checks.append(("owner_id", "user", None))
-        for name, ftype, target in checks:
+        checks: list[tuple[str, str, str | None, Any]] = []
+        for name, ftype, target in [*((fd.name, fd.type, fd.target) for fd in model.lookups), ("owner_id", "user", None)]:
             value = values.get(name)
-            if name not in changed or value is None:
-                continue
-            if ftype == "user":
-                if value == self.session.actor.user_id:
-                    continue  # the acting user exists
-                statement = USER_EXISTS
-            else:
-                statement = self.model.object(target).exists_statement
-            if self.conn.execute(statement, {"_id": value}).first() is None:
-                if ftype == "user":
-                    errors.add(name, f"user {value} does not exist", "user_not_found", id=value)
-                else:
-                    errors.add(name, f"{target} record {value} does not exist", "lookup_not_found",
-                               object=target, id=value)
+            if name not in changed or value is None or (ftype == "user" and value == self.session.actor.user_id):
+                continue  # the acting user exists
+            checks.append((name, ftype, target, value))
+        if self._deferred_references is not None:
+            self._deferred_references.append((model, checks))
+            return
+        found = {(ftype, target, value) for _, ftype, target, value in checks
+                 if self.conn.execute(USER_EXISTS if ftype == "user" else self.model.object(target).exists_statement,
+                                      {"_id": value}).first() is not None}
+        errors = _missing_references(checks, found)
         if errors:
             raise _invalid(model, errors)
+
+    def _settle_references(self, first: int) -> None:
+        """The reference checks :meth:`create_many` deferred (rows ``first`` onwards), with one query
+        per target object and one for users instead of one per value; the first row that names a
+        record or user that does not exist fails as it would have one by one, keyed ``rows[i]``."""
+        pending, self._deferred_references = self._deferred_references or [], []
+        wanted: dict[tuple[str, str | None], set[Any]] = {}
+        for _, checks in pending:
+            for _, ftype, target, value in checks:
+                wanted.setdefault((ftype, target), set()).add(value)
+        found: set[tuple[str, str | None, Any]] = set()
+        for (ftype, target), ids in wanted.items():
+            column = users.c.id if ftype == "user" else self.model.object(target).table.c.id
+            ordered = list(ids)
+            for start in range(0, len(ordered), 500):
+                query = sa.select(column).where(column.in_(ordered[start:start + 500]))
+                found.update((ftype, target, value) for value in self.conn.execute(query).scalars())
+        for index, (model, checks) in enumerate(pending, first):
+            errors = _missing_references(checks, found)
+            if errors:
+                exc = _invalid(model, errors)
+                raise exc.rekeyed(f"rows[{index}]: {exc.message}", f"rows[{index}].")
 
     def _check_unique(self, model: ObjectModel, values: Mapping[str, Any], changed: set[str], record_id: int | None) -> None:
         for name in model.unique:
@@ -609,6 +635,19 @@ def _record_id(value: Any) -> int:
     if record_id < 1 or record_id > 2**63 - 1:
         raise NotFound(f"record {value!r} does not exist", reason="no_such_record", params={"id": value})
     return record_id
+
+
+def _missing_references(checks: list[tuple[str, str, str | None, Any]],
+                        found: set[tuple[str, str | None, Any]]) -> FieldErrors:
+    errors = FieldErrors()
+    for name, ftype, target, value in checks:
+        if (ftype, target, value) in found:
+            continue
+        if ftype == "user":
+            errors.add(name, f"user {value} does not exist", "user_not_found", id=value)
+        else:
+            errors.add(name, f"{target} record {value} does not exist", "lookup_not_found", object=target, id=value)
+    return errors
 
 
 def _invalid(model: ObjectModel, errors: FieldErrors) -> ValidationError:
