@@ -28,6 +28,10 @@ if TYPE_CHECKING:
 
 MAX_ATTEMPTS = 3
 BACKOFF = timedelta(seconds=30)
+#: A run's final state after its actions (the values are the parameters).
+FINISH_RUN = rule_runs.update().where(rule_runs.c.id == sa.bindparam("_id"))
+#: ``_carry_out`` reads the run itself unless given it.
+MISSING = object()
 
 
 class Runner(Protocol):
@@ -41,6 +45,14 @@ class Runner(Protocol):
 def rule_actor(rule_name: str) -> Actor:
     """Rules act with full rights; the audit names the rule that acted."""
     return Actor(user_id=None, email=f"rule:{rule_name}"[:254], roles=("admin",), automated=True)
+
+
+def _lock_runs(session: TenantSession, run_ids: list[int]) -> dict[int, Any]:
+    """Several runs by id, read (and on PostgreSQL locked) in one query."""
+    query = sa.select(rule_runs).where(rule_runs.c.id.in_(run_ids))
+    if session.dialect == "postgresql":
+        query = query.with_for_update()
+    return {row.id: row for row in session.conn.execute(query)}
 
 
 def _lock_run(session: TenantSession, run_id: int) -> Any:
@@ -101,27 +113,27 @@ def execute_run(platform: Platform, tenant: str, run_id: int) -> str:
 
 def execute_runs(platform: Platform, tenant: str, run_ids: list[int]) -> list[str]:
     """Carry out queued runs of one tenant one after another in one unit of work (one connection,
-    one commit, models and rules loaded once), each run in its own savepoint: a run sees what the
-    runs before it did, and a failed run takes back only its own changes and is recorded exactly as
-    :func:`execute_run` records it. Should the shared commit itself fail, nothing of the batch was
-    kept, and the runs are carried out again one unit of work each."""
+    one commit, the runs read in one query): a run sees what the runs before it did, as when each
+    committed on its own. Should any run fail (or the shared commit), nothing of the batch is kept
+    and the runs are carried out again one unit of work each, where a failure is recorded as
+    :func:`execute_run` records it and takes back only its own run."""
     if len(run_ids) < 2:
         return [execute_run(platform, tenant, run_id) for run_id in run_ids]
-    statuses: list[str] = []
     try:
         with tenant_session(platform, tenant, Actor.system()) as session:
-            for run_id in run_ids:
-                statuses.append(_carry_out_alone(session, run_id))
+            rows = _lock_runs(session, run_ids)
+            statuses = [_carry_out(session, run_id, time.perf_counter(), rows.get(run_id)) for run_id in run_ids]
             outbox_ids = list(session.cache.get("outbox_ids", []))
-    except Exception:  # noqa: BLE001 - the batch rolled back as a whole: fall back to one by one
+    except Exception:  # noqa: BLE001 - the batch rolled back as a whole: one by one, as without batches
         return [execute_run(platform, tenant, run_id) for run_id in run_ids]
     _submit_outbox(platform, tenant, outbox_ids)
     return statuses
 
 
-def _carry_out(session: TenantSession, run_id: int, started: float) -> str:
-    """The run's actions and its final state, in the session's transaction; raises on failure."""
-    row = _lock_run(session, run_id)
+def _carry_out(session: TenantSession, run_id: int, started: float, row: Any = MISSING) -> str:
+    """The run's actions and its final state, in the session's transaction; raises on failure.
+    ``row`` is the run as already read and locked (None: it does not exist)."""
+    row = _lock_run(session, run_id) if row is MISSING else row
     if row is None or row.status != "queued":
         return row.status if row is not None else "missing"
     rule = compiled_version(session, row.rule_id, row.rule_version)
@@ -129,31 +141,9 @@ def _carry_out(session: TenantSession, run_id: int, started: float) -> str:
     session.actor, session.depth = rule_actor(rule.name), row.depth + 1
     session.cache.pop("access_policy", None)
     status, outcomes = _run(session, rule, row)
-    session.conn.execute(rule_runs.update().where(rule_runs.c.id == run_id).values(
-        status=status, outcomes=outcomes, attempts=row.attempts + 1, started_at=utcnow(),
-        finished_at=utcnow(), duration_ms=round((time.perf_counter() - started) * 1000, 3), error=None))
-    return status
-
-
-def _carry_out_alone(session: TenantSession, run_id: int) -> str:
-    """One run of a batch in a savepoint; on failure everything it did is undone (rows, events,
-    audit entries, work queued after commit, values cached) before the failure is recorded."""
-    started = time.perf_counter()
-    mark, callbacks = session.mark(), len(session.after_commit_callbacks)
-    cache = {**session.cache, "outbox_ids": list(session.cache.get("outbox_ids", []))}
-    actor, depth = session.actor, session.depth
-    savepoint = session.conn.begin_nested()
-    try:
-        status = _carry_out(session, run_id, started)
-    except Exception as exc:
-        savepoint.rollback()
-        session.forget_since(mark)
-        del session.after_commit_callbacks[callbacks:]
-        session.cache.clear()
-        session.cache.update(cache)
-        session.actor, session.depth = actor, depth
-        return _write_failure(session, run_id, exc, started)
-    savepoint.commit()
+    session.conn.execute(FINISH_RUN, {
+        "_id": run_id, "status": status, "outcomes": outcomes, "attempts": row.attempts + 1, "started_at": utcnow(),
+        "finished_at": utcnow(), "duration_ms": round((time.perf_counter() - started) * 1000, 3), "error": None})
     return status
 
 
@@ -187,21 +177,16 @@ def _run(session: TenantSession, rule: Any, row: Any) -> tuple[str, list[dict[st
 
 def _record_failure(platform: Platform, tenant: str, run_id: int, exc: Exception, started: float) -> str:
     with tenant_session(platform, tenant, Actor.system()) as session:
-        return _write_failure(session, run_id, exc, started)
-
-
-def _write_failure(session: TenantSession, run_id: int, exc: Exception, started: float) -> str:
-    """A failed attempt: queued again after a backoff, or ``failed`` after :data:`MAX_ATTEMPTS`."""
-    row = _lock_run(session, run_id)
-    if row is None:
-        return "missing"
-    attempts = row.attempts + 1
-    final = attempts >= MAX_ATTEMPTS
-    session.conn.execute(rule_runs.update().where(rule_runs.c.id == run_id).values(
-        status="failed" if final else "queued", attempts=attempts, error=str(exc)[:4000],
-        next_attempt_at=utcnow() + BACKOFF * (2 ** (attempts - 1)),
-        started_at=utcnow(), finished_at=utcnow() if final else None,
-        duration_ms=round((time.perf_counter() - started) * 1000, 3)))
+        row = _lock_run(session, run_id)
+        if row is None:
+            return "missing"
+        attempts = row.attempts + 1
+        final = attempts >= MAX_ATTEMPTS
+        session.conn.execute(rule_runs.update().where(rule_runs.c.id == run_id).values(
+            status="failed" if final else "queued", attempts=attempts, error=str(exc)[:4000],
+            next_attempt_at=utcnow() + BACKOFF * (2 ** (attempts - 1)),
+            started_at=utcnow(), finished_at=utcnow() if final else None,
+            duration_ms=round((time.perf_counter() - started) * 1000, 3)))
     return "failed" if final else "retry"
 
 

@@ -18,7 +18,7 @@ class InProcessRunner:
     Runs are carried out one after another in the order they were queued; a run's own changes
     queue further runs, which this loop then drains (up to the engine's depth limit). Runs of one
     tenant queued together (a change that matched several rules, an install's sample records) go
-    in one unit of work, :data:`BATCH` at most, each in its own savepoint (see ``execute_runs``).
+    in one unit of work, :data:`BATCH` at most (see ``execute_runs``).
     """
 
     def __init__(self, platform: Platform) -> None:
