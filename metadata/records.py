@@ -264,7 +264,11 @@ class RecordService:
             ids = self._execute_unique(model, returning, rows, lambda r: r.scalars().all())
             for values, record_id in zip(batch, ids):
                 values["id"] = record_id
-        return [self._created(model, values) for values in batch]
+        stages: list[dict[str, Any]] = []
+        created = [self._created(model, values, stages) for values in batch]
+        if stages:
+            self.conn.execute(stage_history.insert(), stages)
+        return created
 
     def _allocate_ids(self, model: ObjectModel, count: int) -> list[int]:
         """``count`` fresh ids from the table's sequence, in one query (safe under concurrency)."""
@@ -297,12 +301,17 @@ class RecordService:
         self._compute_formulas(model, values)
         return values
 
-    def _created(self, model: ObjectModel, values: dict[str, Any]) -> dict[str, Any]:
-        """Bookkeeping once a record exists: stage history, audit, event."""
+    def _created(self, model: ObjectModel, values: dict[str, Any],
+                 stages: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+        """Bookkeeping once a record exists: stage history, audit, event. With ``stages`` the
+        stage history row is added there, for the caller to insert with the others of a batch."""
         record_id = values["id"]
         record = model.dump(values)
         if model.has_pipeline and values.get("stage"):
-            self._enter_stage(model.name, record_id, None, values["stage"], values["created_at"])
+            if stages is None:
+                self._enter_stage(model.name, record_id, None, values["stage"], values["created_at"])
+            else:
+                stages.append(self._stage_row(model.name, record_id, None, values["stage"], values["created_at"]))
         self.session.audit("record.create", object=model.name, record_id=record_id, after=record)
         self.session.publish(RECORD_CREATED, object=model.name, record_id=record_id, record=record, values=values)
         return self.policy.present(model.name, record)
@@ -557,10 +566,14 @@ class RecordService:
     def _execute_unique(self, model: ObjectModel, statement: Any, parameters: Any, read: Callable[[Any], Any]) -> Any:
         """Run a write and ``read`` its result; a unique index that fires (a concurrent duplicate)
         becomes a clear 409. The result is read inside the guarding savepoint: SQLite refuses to
-        release a savepoint while a RETURNING cursor is still open."""
+        release a savepoint while a RETURNING cursor is still open. SQLite undoes a single failed
+        statement by itself and the transaction goes on, so one row needs no savepoint there; an
+        executemany (several rows) does, or the rows before the failing one would stay."""
         if not model.unique and not model.autonumbers:
             return read(self.conn.execute(statement, parameters))
         try:
+            if isinstance(parameters, dict) and self.session.dialect == "sqlite":
+                return read(self.conn.execute(statement, parameters))
             with self.conn.begin_nested():
                 return read(self.conn.execute(statement, parameters))
         except IntegrityError:
@@ -590,10 +603,12 @@ class RecordService:
     def _enter_stage(self, object_name: str, record_id: int, from_stage: str | None, to_stage: str, now: datetime) -> None:
         if from_stage is not None:
             self.conn.execute(LEAVE_STAGE, {"_object": object_name, "_record": record_id, "left_at": now})
-        self.conn.execute(stage_history.insert(), {
-            "object": object_name, "record_id": record_id, "from_stage": from_stage, "to_stage": to_stage,
-            "entered_at": now, "user_id": self.session.actor.user_id,
-        })
+        self.conn.execute(stage_history.insert(), self._stage_row(object_name, record_id, from_stage, to_stage, now))
+
+    def _stage_row(self, object_name: str, record_id: int, from_stage: str | None, to_stage: str,
+                   now: datetime) -> dict[str, Any]:
+        return {"object": object_name, "record_id": record_id, "from_stage": from_stage, "to_stage": to_stage,
+                "entered_at": now, "user_id": self.session.actor.user_id}
 
     def _apply_on_delete(self, model: ObjectModel, record_id: int, seen: set[tuple[str, int]]) -> None:
         for other_name, field_name in self.model.referencing_lookups(model.name):
