@@ -525,7 +525,7 @@ class Planner:
                 state.approvals[key] = (found[0], document)
 
     def _plan_rules(self, pack: Pack) -> None:
-        from workflow_engine.definitions import check_rule
+        from workflow_engine.definitions import VALID_RULE_SHAPES, check_rule
 
         state = self.state
         exists = self._approval_exists if approvals.available() else None
@@ -543,7 +543,8 @@ class Planner:
             checked = document
             if not self._settled(pack, "rule", key, document, current):
                 try:
-                    checked = check_rule(copy.deepcopy(document), self.model, exists)
+                    checked = check_rule(copy.deepcopy(document), self.model, exists,
+                                         self.session.platform.cache(VALID_RULE_SHAPES))
                 except ValidationError as exc:
                     for path, messages in exc.details.items():
                         for message in messages:
