@@ -76,6 +76,9 @@ class RecordService:
     def __init__(self, session: TenantSession) -> None:
         self.session = session
         self.conn = session.conn
+        #: While :meth:`create_many` prepares rows: each row's reference checks, one entry per
+        #: row in order, run together before the rows are inserted (see :meth:`_settle_references`).
+        self._deferred_references: list[tuple[ObjectModel, list[tuple[str, str, str | None, Any]]]] | None = None
 
     @property
     def model(self) -> TenantModel:
@@ -207,24 +210,31 @@ class RecordService:
         batch: list[dict[str, Any]] = []
         seen: dict[str, set[Any]] = {name: set() for name in model.unique}
         statement = model.table.insert()
-        for index, data in enumerate(rows):
-            try:
-                values = self._prepare_create(model, scope, data, now)
-                for name in model.unique:
-                    if values.get(name) is not None:
-                        if values[name] in seen[name]:
-                            raise Conflict(f"{name} must be unique: {values[name]!r} occurs twice",
-                                           {name: ["duplicate within the batch"]},
-                                           problems={name: [problem("duplicate_in_batch", value=values[name])]})
-                        seen[name].add(values[name])
-            except (ValidationError, Conflict, PermissionDenied) as exc:
-                raise exc.rekeyed(f"rows[{index}]: {exc.message}", f"rows[{index}].") from None
-            batch.append(values)
-            if len(batch) >= batch_size:
+        outer, self._deferred_references = self._deferred_references, []
+        try:
+            for index, data in enumerate(rows):
+                try:
+                    values = self._prepare_create(model, scope, data, now)
+                    for name in model.unique:
+                        if values.get(name) is not None:
+                            if values[name] in seen[name]:
+                                raise Conflict(f"{name} must be unique: {values[name]!r} occurs twice",
+                                               {name: ["duplicate within the batch"]},
+                                               problems={name: [problem("duplicate_in_batch", value=values[name])]})
+                            seen[name].add(values[name])
+                except (ValidationError, Conflict, PermissionDenied) as exc:
+                    self._settle_references(len(created))  # one by one, an earlier check would have failed first
+                    raise exc.rekeyed(f"rows[{index}]: {exc.message}", f"rows[{index}].") from None
+                batch.append(values)
+                if len(batch) >= batch_size:
+                    self._settle_references(len(created))
+                    created.extend(self._insert_batch(model, statement, batch))
+                    batch = []
+            if batch:
+                self._settle_references(len(created))
                 created.extend(self._insert_batch(model, statement, batch))
-                batch = []
-        if batch:
-            created.extend(self._insert_batch(model, statement, batch))
+        finally:
+            self._deferred_references = outer
         return created
 
     def _insert_batch(self, model: ObjectModel, statement: Any, batch: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -254,7 +264,11 @@ class RecordService:
             ids = self._execute_unique(model, returning, rows, lambda r: r.scalars().all())
             for values, record_id in zip(batch, ids):
                 values["id"] = record_id
-        return [self._created(model, values) for values in batch]
+        stages: list[dict[str, Any]] = []
+        created = [self._created(model, values, stages) for values in batch]
+        if stages:
+            self.conn.execute(stage_history.insert(), stages)
+        return created
 
     def _allocate_ids(self, model: ObjectModel, count: int) -> list[int]:
         """``count`` fresh ids from the table's sequence, in one query (safe under concurrency)."""
@@ -287,12 +301,17 @@ class RecordService:
         self._compute_formulas(model, values)
         return values
 
-    def _created(self, model: ObjectModel, values: dict[str, Any]) -> dict[str, Any]:
-        """Bookkeeping once a record exists: stage history, audit, event."""
+    def _created(self, model: ObjectModel, values: dict[str, Any],
+                 stages: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+        """Bookkeeping once a record exists: stage history, audit, event. With ``stages`` the
+        stage history row is added there, for the caller to insert with the others of a batch."""
         record_id = values["id"]
         record = model.dump(values)
         if model.has_pipeline and values.get("stage"):
-            self._enter_stage(model.name, record_id, None, values["stage"], values["created_at"])
+            if stages is None:
+                self._enter_stage(model.name, record_id, None, values["stage"], values["created_at"])
+            else:
+                stages.append(self._stage_row(model.name, record_id, None, values["stage"], values["created_at"]))
         self.session.audit("record.create", object=model.name, record_id=record_id, after=record)
         self.session.publish(RECORD_CREATED, object=model.name, record_id=record_id, record=record, values=values)
         return self.policy.present(model.name, record)
@@ -488,27 +507,43 @@ class RecordService:
         self._check_unique(model, values, changed, record_id)
 
     def _check_references(self, model: ObjectModel, values: Mapping[str, Any], changed: set[str]) -> None:
-        errors = FieldErrors()
-        checks = [(fd.name, fd.type, fd.target) for fd in model.lookups]
-        checks.append(("owner_id", "user", None))
-        for name, ftype, target in checks:
+        checks: list[tuple[str, str, str | None, Any]] = []
+        for name, ftype, target in [*((fd.name, fd.type, fd.target) for fd in model.lookups), ("owner_id", "user", None)]:
             value = values.get(name)
-            if name not in changed or value is None:
-                continue
-            if ftype == "user":
-                if value == self.session.actor.user_id:
-                    continue  # the acting user exists
-                statement = USER_EXISTS
-            else:
-                statement = self.model.object(target).exists_statement
-            if self.conn.execute(statement, {"_id": value}).first() is None:
-                if ftype == "user":
-                    errors.add(name, f"user {value} does not exist", "user_not_found", id=value)
-                else:
-                    errors.add(name, f"{target} record {value} does not exist", "lookup_not_found",
-                               object=target, id=value)
+            if name not in changed or value is None or (ftype == "user" and value == self.session.actor.user_id):
+                continue  # the acting user exists
+            checks.append((name, ftype, target, value))
+        if self._deferred_references is not None:
+            self._deferred_references.append((model, checks))
+            return
+        found = {(ftype, target, value) for _, ftype, target, value in checks
+                 if self.conn.execute(USER_EXISTS if ftype == "user" else self.model.object(target).exists_statement,
+                                      {"_id": value}).first() is not None}
+        errors = _missing_references(checks, found)
         if errors:
             raise _invalid(model, errors)
+
+    def _settle_references(self, first: int) -> None:
+        """The reference checks :meth:`create_many` deferred (rows ``first`` onwards), with one query
+        per target object and one for users instead of one per value; the first row that names a
+        record or user that does not exist fails as it would have one by one, keyed ``rows[i]``."""
+        pending, self._deferred_references = self._deferred_references or [], []
+        wanted: dict[tuple[str, str | None], set[Any]] = {}
+        for _, checks in pending:
+            for _, ftype, target, value in checks:
+                wanted.setdefault((ftype, target), set()).add(value)
+        found: set[tuple[str, str | None, Any]] = set()
+        for (ftype, target), ids in wanted.items():
+            column = users.c.id if ftype == "user" else self.model.object(target).table.c.id
+            ordered = list(ids)
+            for start in range(0, len(ordered), 500):
+                query = sa.select(column).where(column.in_(ordered[start:start + 500]))
+                found.update((ftype, target, value) for value in self.conn.execute(query).scalars())
+        for index, (model, checks) in enumerate(pending, first):
+            errors = _missing_references(checks, found)
+            if errors:
+                exc = _invalid(model, errors)
+                raise exc.rekeyed(f"rows[{index}]: {exc.message}", f"rows[{index}].")
 
     def _check_unique(self, model: ObjectModel, values: Mapping[str, Any], changed: set[str], record_id: int | None) -> None:
         for name in model.unique:
@@ -531,10 +566,14 @@ class RecordService:
     def _execute_unique(self, model: ObjectModel, statement: Any, parameters: Any, read: Callable[[Any], Any]) -> Any:
         """Run a write and ``read`` its result; a unique index that fires (a concurrent duplicate)
         becomes a clear 409. The result is read inside the guarding savepoint: SQLite refuses to
-        release a savepoint while a RETURNING cursor is still open."""
+        release a savepoint while a RETURNING cursor is still open. SQLite undoes a single failed
+        statement by itself and the transaction goes on, so one row needs no savepoint there; an
+        executemany (several rows) does, or the rows before the failing one would stay."""
         if not model.unique and not model.autonumbers:
             return read(self.conn.execute(statement, parameters))
         try:
+            if isinstance(parameters, dict) and self.session.dialect == "sqlite":
+                return read(self.conn.execute(statement, parameters))
             with self.conn.begin_nested():
                 return read(self.conn.execute(statement, parameters))
         except IntegrityError:
@@ -564,10 +603,12 @@ class RecordService:
     def _enter_stage(self, object_name: str, record_id: int, from_stage: str | None, to_stage: str, now: datetime) -> None:
         if from_stage is not None:
             self.conn.execute(LEAVE_STAGE, {"_object": object_name, "_record": record_id, "left_at": now})
-        self.conn.execute(stage_history.insert(), {
-            "object": object_name, "record_id": record_id, "from_stage": from_stage, "to_stage": to_stage,
-            "entered_at": now, "user_id": self.session.actor.user_id,
-        })
+        self.conn.execute(stage_history.insert(), self._stage_row(object_name, record_id, from_stage, to_stage, now))
+
+    def _stage_row(self, object_name: str, record_id: int, from_stage: str | None, to_stage: str,
+                   now: datetime) -> dict[str, Any]:
+        return {"object": object_name, "record_id": record_id, "from_stage": from_stage, "to_stage": to_stage,
+                "entered_at": now, "user_id": self.session.actor.user_id}
 
     def _apply_on_delete(self, model: ObjectModel, record_id: int, seen: set[tuple[str, int]]) -> None:
         for other_name, field_name in self.model.referencing_lookups(model.name):
@@ -609,6 +650,19 @@ def _record_id(value: Any) -> int:
     if record_id < 1 or record_id > 2**63 - 1:
         raise NotFound(f"record {value!r} does not exist", reason="no_such_record", params={"id": value})
     return record_id
+
+
+def _missing_references(checks: list[tuple[str, str, str | None, Any]],
+                        found: set[tuple[str, str | None, Any]]) -> FieldErrors:
+    errors = FieldErrors()
+    for name, ftype, target, value in checks:
+        if (ftype, target, value) in found:
+            continue
+        if ftype == "user":
+            errors.add(name, f"user {value} does not exist", "user_not_found", id=value)
+        else:
+            errors.add(name, f"{target} record {value} does not exist", "lookup_not_found", object=target, id=value)
+    return errors
 
 
 def _invalid(model: ObjectModel, errors: FieldErrors) -> ValidationError:

@@ -37,7 +37,7 @@ class Installer:
         self.session = session
         self.plan = plan
         self._designer: Designer | None = None
-        self.state = TenantState.load(session)
+        self.state = TenantState.load_records(session)
         self.records: dict[tuple[str, str], int] = {}
         self.refs: dict[tuple[str, str, str], str] = {}
         self.now = datetime.now(timezone.utc)
@@ -57,7 +57,7 @@ class Installer:
             self._records = RecordService(self.session)
         return self._records
 
-    def apply(self) -> dict[str, Any]:
+    def apply(self) -> None:
         plan = self.plan
         if plan.conflicts:
             first = plan.conflicts[0]
@@ -87,7 +87,6 @@ class Installer:
             "with_sample_data": plan.with_sample_data,
             "summary": plan.summary(),
         })
-        return plan.to_dict()
 
     # -- metadata ------------------------------------------------------------------------------
 
@@ -250,7 +249,7 @@ class Installer:
         plan = self.plan
         if not plan.items and not self.refs:
             return
-        after = TenantState.load(self.session)
+        after = TenantState.load(self.session, copied=False)
         # Reports written just now, so that dashboards read back name them by key.
         after.new_report_refs = {int(ref): key[2] for key, ref in
                                  [*(((i.pack, i.kind, i.key), i.ref) for i in plan.items), *self.refs.items()]

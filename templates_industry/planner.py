@@ -158,7 +158,10 @@ class Planner:
         self.session = session
         self.registry = registry or pack_registry(session.platform)
         self.with_sample_data = with_sample_data
-        self.state = TenantState.load(session)
+        # Definitions are shared (the tenant's compiled model, the packs' cached documents) until
+        # merging a pack into one changes it: then it is copied first (see ``_own_definition``).
+        self.state = TenantState.load(session, copied=False)
+        self._shared: set[str] = set(self.state.definitions)
         self.plan: Plan | None = None
         self.model: TenantModel | None = None
 
@@ -314,10 +317,11 @@ class Planner:
                 for (kind, key), value in parts.items():
                     self._record(pack, kind, key, checksum(value), refresh=True)
                 self._describe_new_object(pack, document)
-                state.definitions[name] = copy.deepcopy(document)
+                state.definitions[name] = document
+                self._shared.add(name)
                 changed.append(name)
                 continue
-            if self._merge_object(pack, name, parts, current, field_ops, late_ops):
+            if self._merge_object(pack, name, parts, self._own_definition(name), field_ops, late_ops):
                 changed.append(name)
         for name, item in pack.extensions.items():
             current = state.definitions.get(name)
@@ -325,7 +329,8 @@ class Planner:
                 if any((pack.name, k, key) in state.items for k, key in extension_parts(item.document)):
                     self._change(pack, "object", name, "keep", "deleted by the tenant; its extension is skipped")
                 continue
-            if self._merge_object(pack, name, extension_parts(item.document), current, field_ops, late_ops):
+            if self._merge_object(pack, name, extension_parts(item.document), self._own_definition(name),
+                                  field_ops, late_ops):
                 changed.append(name)
         plan.ops.extend(self._creation_ops(pack, new_docs, field_ops, late_ops))
         plan.ops.extend(field_ops)
@@ -354,6 +359,14 @@ class Planner:
             self._change(pack, "stage", f"{name}.{stage['name']}", "create", _stage_detail(stage))
         for layout_name in document.get("layouts") or {}:
             self._change(pack, "layout", f"{name}.{layout_name}", "create", "")
+
+    def _own_definition(self, name: str) -> dict[str, Any]:
+        """The planned definition of ``name``, copied first if it is still shared (merging changes
+        it in place)."""
+        if name in self._shared:
+            self.state.definitions[name] = copy.deepcopy(self.state.definitions[name])
+            self._shared.discard(name)
+        return self.state.definitions[name]
 
     def _merge_object(self, pack: Pack, name: str, parts: dict[tuple[str, str], Any], current: dict[str, Any],
                       field_ops: list[Op], late_ops: list[Op]) -> bool:
@@ -414,11 +427,13 @@ class Planner:
         ops: list[Op] = []
         created: set[str] = set()
         for name in _lookup_order(new_docs):
-            document = copy.deepcopy(new_docs[name])
+            document = new_docs[name]  # the pack's own: the Designer copies what it keeps
             available = existing | created | {name}
             deferred = [f for f in document.get("fields") or []
                         if f.get("type") == "lookup" and f.get("target") not in available]
             if deferred:
+                document = copy.deepcopy(document)
+                deferred = [f for f in document["fields"] if f["name"] in {d["name"] for d in deferred}]
                 names = {f["name"] for f in deferred}
                 document["fields"] = [f for f in document["fields"] if f["name"] not in names]
                 for fd in deferred:
@@ -525,7 +540,7 @@ class Planner:
                 state.approvals[key] = (found[0], document)
 
     def _plan_rules(self, pack: Pack) -> None:
-        from workflow_engine.definitions import check_rule
+        from workflow_engine.definitions import VALID_RULE_SHAPES, check_rule
 
         state = self.state
         exists = self._approval_exists if approvals.available() else None
@@ -543,7 +558,8 @@ class Planner:
             checked = document
             if not self._settled(pack, "rule", key, document, current):
                 try:
-                    checked = check_rule(copy.deepcopy(document), self.model, exists)
+                    checked = check_rule(copy.deepcopy(document), self.model, exists,
+                                         self.session.platform.cache(VALID_RULE_SHAPES))
                 except ValidationError as exc:
                     for path, messages in exc.details.items():
                         for message in messages:

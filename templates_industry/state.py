@@ -20,6 +20,10 @@ from .compose import object_parts, role_parts
 from .tables import installed_packs, pack_items
 
 
+def _same(document: Any) -> Any:
+    return document
+
+
 @dataclass(frozen=True)
 class ItemRow:
     pack: str
@@ -78,11 +82,14 @@ class TenantState:
     by_key: dict[tuple[str, str], list[str]] = field(default_factory=dict)
 
     @classmethod
-    def load(cls, session: TenantSession) -> TenantState:
+    def load(cls, session: TenantSession, copied: bool = True) -> TenantState:
+        """Everything. The planner changes its state as it plans (``copied``: its own copies of the
+        definitions and roles); a state only read (``copied=False``) keeps the loaded documents."""
         conn = session.conn
-        state = cls()
-        state.definitions = {name: copy.deepcopy(obj.document) for name, obj in load_model(session).definitions.items()}
-        state.roles = {row.name: copy.deepcopy(row.definition) for row in conn.execute(sa.select(roles.c.name, roles.c.definition))}
+        own = copy.deepcopy if copied else _same
+        state = cls.load_records(session)
+        state.definitions = {name: own(obj.document) for name, obj in load_model(session).definitions.items()}
+        state.roles = {row.name: own(row.definition) for row in conn.execute(sa.select(roles.c.name, roles.c.definition))}
         for row in conn.execute(sa.select(rules.c.id, rules.c.object, rules.c.name, rules.c.definition)
                                 .where(rules.c.deleted.is_(False)).order_by(rules.c.id)):
             state.rules[row.id] = RuleRow(row.id, row.object, row.name, row.definition)
@@ -93,11 +100,19 @@ class TenantState:
         for row in conn.execute(sa.select(dashboards.c.id, dashboards.c.name, dashboards.c.definition,
                                           dashboards.c.shared).order_by(dashboards.c.id)):
             state.dashboards[row.id] = DashboardRow(row.id, row.name, row.definition, bool(row.shared))
+        state.installed = {row["name"]: dict(row) for row in conn.execute(sa.select(installed_packs)).mappings()}
+        return state
+
+    @classmethod
+    def load_records(cls, session: TenantSession) -> TenantState:
+        """Only what packs recorded and the users: what applying a plan looks up (the planner has
+        read the rest already)."""
+        conn = session.conn
+        state = cls()
         for row in conn.execute(sa.select(pack_items)):
             state.items[(row.pack, row.kind, row.key)] = ItemRow(
                 row.pack, row.kind, row.key, row.ref, row.source_checksum, row.installed_checksum, row.version)
             state.by_key.setdefault((row.kind, row.key), []).append(row.pack)
-        state.installed = {row["name"]: dict(row) for row in conn.execute(sa.select(installed_packs)).mappings()}
         state.users = {row.email: row.id for row in conn.execute(sa.select(users.c.email, users.c.id))}
         return state
 

@@ -8,7 +8,7 @@ URLs, cron strings that do not parse. Each problem is reported under the path it
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, MutableMapping
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -27,7 +27,7 @@ from crm_platform.core.errors import (
     problem,
 )
 from metadata import conditions
-from metadata.definitions import shape_problem
+from metadata.definitions import SHAPE_MEMO_SIZE, shape_problem
 from metadata.field_types import FIELD_TYPES, deserialize_loose, value_type_of
 from metadata.formulas import Formula, formula_problem
 from metadata.model import ObjectModel, TenantModel
@@ -40,6 +40,10 @@ RECORD_TRIGGERS = frozenset({"on_create", "on_update", "on_create_or_update", "o
 #: process exists (the approvals module registers it).
 APPROVAL_EXISTS_HOOK = "workflow.approval_exists"
 WRITABLE_SYSTEM = ("owner_id", "stage")
+
+
+#: Platform cache of rule documents whose JSON Schema check passed (see :func:`check_rule`).
+VALID_RULE_SHAPES = "valid_rule_shapes"
 
 
 @cache
@@ -70,13 +74,23 @@ class CompiledRule:
         return self.trigger["type"]
 
 
-def check_rule(document: Any, model: TenantModel, approval_exists: Callable[[str, str], bool] | None = None) -> dict[str, Any]:
-    """Validate a rule document; answers it with its condition normalized to a tree."""
+def check_rule(document: Any, model: TenantModel, approval_exists: Callable[[str, str], bool] | None = None,
+               valid_shapes: MutableMapping[str, bool] | None = None) -> dict[str, Any]:
+    """Validate a rule document; answers it with its condition normalized to a tree.
+    ``valid_shapes``: a platform's memo of documents whose JSON Schema check passed (the planner
+    and then the installer check a pack's rules, for every tenant it goes into); their meaning
+    against the tenant's model is checked every time."""
     problems = Problems("rule")
-    for error in _validator().iter_errors(document):
-        path = ".".join(str(p) for p in error.absolute_path) or "rule"
-        _add_shape(problems, path, error)
-    problems.raise_if_any()
+    shape = _shape_key(document) if valid_shapes is not None else None
+    if shape is None or shape not in valid_shapes:
+        for error in _validator().iter_errors(document):
+            path = ".".join(str(p) for p in error.absolute_path) or "rule"
+            _add_shape(problems, path, error)
+        problems.raise_if_any()
+        if shape is not None:
+            if len(valid_shapes) >= SHAPE_MEMO_SIZE:
+                valid_shapes.clear()
+            valid_shapes[shape] = True
     document = dict(document)
     obj = model.objects.get(document["object"])
     if obj is None:
@@ -93,6 +107,14 @@ def check_rule(document: Any, model: TenantModel, approval_exists: Callable[[str
 def _add_shape(problems: Problems, path: str, error: Any) -> None:
     coded = shape_problem(error)
     problems.add(path, error.message[:300], coded["code"], **coded["params"])
+
+
+def _shape_key(document: Any) -> str | None:
+    """The canonical JSON of a document, the key of the shape memo (None: not plain JSON)."""
+    try:
+        return json.dumps(document, sort_keys=True, separators=(",", ":"))
+    except (TypeError, ValueError):
+        return None
 
 
 def _check_trigger(problems: Problems, trigger: dict[str, Any], obj: ObjectModel) -> None:

@@ -28,6 +28,10 @@ if TYPE_CHECKING:
 
 MAX_ATTEMPTS = 3
 BACKOFF = timedelta(seconds=30)
+#: A run's final state after its actions (the values are the parameters).
+FINISH_RUN = rule_runs.update().where(rule_runs.c.id == sa.bindparam("_id"))
+#: ``_carry_out`` reads the run itself unless given it.
+MISSING = object()
 
 
 class Runner(Protocol):
@@ -41,6 +45,14 @@ class Runner(Protocol):
 def rule_actor(rule_name: str) -> Actor:
     """Rules act with full rights; the audit names the rule that acted."""
     return Actor(user_id=None, email=f"rule:{rule_name}"[:254], roles=("admin",), automated=True)
+
+
+def _lock_runs(session: TenantSession, run_ids: list[int]) -> dict[int, Any]:
+    """Several runs by id, read (and on PostgreSQL locked) in one query."""
+    query = sa.select(rule_runs).where(rule_runs.c.id.in_(run_ids))
+    if session.dialect == "postgresql":
+        query = query.with_for_update()
+    return {row.id: row for row in session.conn.execute(query)}
 
 
 def _lock_run(session: TenantSession, run_id: int) -> Any:
@@ -89,27 +101,56 @@ class ActionFailed(Exception):
 def execute_run(platform: Platform, tenant: str, run_id: int) -> str:
     """Carry out one queued run; answers its status afterwards."""
     started = time.perf_counter()
-    outbox_ids: list[int] = []
     try:
         with tenant_session(platform, tenant, Actor.system()) as session:
-            row = _lock_run(session, run_id)
-            if row is None or row.status != "queued":
-                return row.status if row is not None else "missing"
-            rule = compiled_version(session, row.rule_id, row.rule_version)
-            # From here on the unit of work acts as the rule, one automation step deeper.
-            session.actor, session.depth = rule_actor(rule.name), row.depth + 1
-            session.cache.pop("access_policy", None)
-            status, outcomes = _run(session, rule, row)
-            session.conn.execute(rule_runs.update().where(rule_runs.c.id == run_id).values(
-                status=status, outcomes=outcomes, attempts=row.attempts + 1, started_at=utcnow(),
-                finished_at=utcnow(), duration_ms=round((time.perf_counter() - started) * 1000, 3), error=None))
+            status = _carry_out(session, run_id, started)
             outbox_ids = list(session.cache.get("outbox_ids", []))
     except Exception as exc:  # the run's transaction rolled back: record the attempt on its own
         return _record_failure(platform, tenant, run_id, exc, started)
+    _submit_outbox(platform, tenant, outbox_ids)
+    return status
+
+
+def execute_runs(platform: Platform, tenant: str, run_ids: list[int]) -> list[str]:
+    """Carry out queued runs of one tenant one after another in one unit of work (one connection,
+    one commit, the runs read in one query): a run sees what the runs before it did, as when each
+    committed on its own. Should any run fail (or the shared commit), nothing of the batch is kept
+    and the runs are carried out again one unit of work each, where a failure is recorded as
+    :func:`execute_run` records it and takes back only its own run."""
+    if len(run_ids) < 2:
+        return [execute_run(platform, tenant, run_id) for run_id in run_ids]
+    try:
+        with tenant_session(platform, tenant, Actor.system()) as session:
+            rows = _lock_runs(session, run_ids)
+            statuses = [_carry_out(session, run_id, time.perf_counter(), rows.get(run_id)) for run_id in run_ids]
+            outbox_ids = list(session.cache.get("outbox_ids", []))
+    except Exception:  # noqa: BLE001 - the batch rolled back as a whole: one by one, as without batches
+        return [execute_run(platform, tenant, run_id) for run_id in run_ids]
+    _submit_outbox(platform, tenant, outbox_ids)
+    return statuses
+
+
+def _carry_out(session: TenantSession, run_id: int, started: float, row: Any = MISSING) -> str:
+    """The run's actions and its final state, in the session's transaction; raises on failure.
+    ``row`` is the run as already read and locked (None: it does not exist)."""
+    row = _lock_run(session, run_id) if row is MISSING else row
+    if row is None or row.status != "queued":
+        return row.status if row is not None else "missing"
+    rule = compiled_version(session, row.rule_id, row.rule_version)
+    # From here on the unit of work acts as the rule, one automation step deeper.
+    session.actor, session.depth = rule_actor(rule.name), row.depth + 1
+    session.cache.pop("access_policy", None)
+    status, outcomes = _run(session, rule, row)
+    session.conn.execute(FINISH_RUN, {
+        "_id": run_id, "status": status, "outcomes": outcomes, "attempts": row.attempts + 1, "started_at": utcnow(),
+        "finished_at": utcnow(), "duration_ms": round((time.perf_counter() - started) * 1000, 3), "error": None})
+    return status
+
+
+def _submit_outbox(platform: Platform, tenant: str, outbox_ids: list[int]) -> None:
     runner = platform.services.get(RUNNER_SERVICE)
     if outbox_ids and runner is not None:
         runner.submit_outbox(tenant, outbox_ids)
-    return status
 
 
 def _run(session: TenantSession, rule: Any, row: Any) -> tuple[str, list[dict[str, Any]]]:

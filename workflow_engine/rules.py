@@ -10,7 +10,7 @@ from crm_platform.core.errors import NotFound, ValidationError
 from crm_platform.core.session import TenantSession, utcnow
 from metadata import load_model
 
-from .definitions import APPROVAL_EXISTS_HOOK, CompiledRule, check_rule, compile_rule
+from .definitions import APPROVAL_EXISTS_HOOK, VALID_RULE_SHAPES, CompiledRule, check_rule, compile_rule
 from .tables import rule_versions, rules
 
 VERSION_KEY = "workflow_version"
@@ -51,7 +51,8 @@ def _iso(value: Any) -> str | None:
 
 
 def create_rule(session: TenantSession, document: Any) -> dict[str, Any]:
-    checked = check_rule(document, load_model(session), _approval_exists(session))
+    checked = check_rule(document, load_model(session), _approval_exists(session),
+                         session.platform.cache(VALID_RULE_SHAPES))
     now = utcnow()
     rule_id = session.conn.execute(
         rules.insert().values(
@@ -97,7 +98,8 @@ def update_rule(session: TenantSession, rule_id: Any, patch: Any) -> dict[str, A
     if "object" in patch and patch["object"] != row.object:
         raise ValidationError("a rule's object cannot change; create a new rule", {"object": ["cannot change"]})
     document = {**row.definition, **{k: v for k, v in patch.items() if k not in ("id", "version", "created_at", "updated_at")}}
-    checked = check_rule(document, load_model(session), _approval_exists(session))
+    checked = check_rule(document, load_model(session), _approval_exists(session),
+                         session.platform.cache(VALID_RULE_SHAPES))
     version = row.version + 1
     now = utcnow()
     session.conn.execute(rules.update().where(rules.c.id == row.id).values(

@@ -8,12 +8,17 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from crm_platform.core.platform import Platform
 
+#: Most runs carried out in one unit of work (it holds the locks of their records until it commits).
+BATCH = 50
+
 
 class InProcessRunner:
     """No broker needed: work runs right after the change commits, in the same process.
 
     Runs are carried out one after another in the order they were queued; a run's own changes
-    queue further runs, which this loop then drains (up to the engine's depth limit).
+    queue further runs, which this loop then drains (up to the engine's depth limit). Runs of one
+    tenant queued together (a change that matched several rules, an install's sample records) go
+    in one unit of work, :data:`BATCH` at most (see ``execute_runs``).
     """
 
     def __init__(self, platform: Platform) -> None:
@@ -39,7 +44,7 @@ class InProcessRunner:
         pending = self._pending
         if self._local.draining:  # a run queued more work: the outer loop picks it up
             return
-        from .executor import execute_run
+        from .executor import execute_runs
         from .outbox import deliver
 
         self._local.draining = True
@@ -47,7 +52,10 @@ class InProcessRunner:
             while pending:
                 kind, tenant, item = pending.pop(0)
                 if kind == "run":
-                    execute_run(self.platform, tenant, item)
+                    batch = [item]
+                    while pending and pending[0][:2] == ("run", tenant) and len(batch) < BATCH:
+                        batch.append(pending.pop(0)[2])
+                    execute_runs(self.platform, tenant, batch)
                 else:
                     deliver(self.platform, tenant, item)
         finally:

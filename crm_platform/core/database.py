@@ -68,6 +68,8 @@ class Database:
         if self.is_sqlite and self.url.database and self.url.database != ":memory:":
             Path(self.url.database).parent.mkdir(parents=True, exist_ok=True)
         self.control_engine = self._create_engine(self.url)
+        #: Compiled statements of every SQLite tenant engine (see :meth:`_sharing_statements`).
+        self._statements = sa.util.LRUCache(2000)
 
     # -- engines ---------------------------------------------------------------------------
 
@@ -80,6 +82,21 @@ class Database:
             return engine
         kwargs.update(pool_size=10, max_overflow=20, pool_pre_ping=True)
         return sa.create_engine(url, **kwargs)
+
+    def _sharing_statements(self, engine: Engine) -> Engine:
+        """The tenant file's engine, executing through the control engine's dialect and compiled
+        statement cache: SQLAlchemy keys compiled SQL by dialect object and keeps it per engine,
+        so with one engine per file every new tenant compiled every statement again (an install
+        compiled ~140). Tenant engines are created with the same options as the control engine,
+        so its dialect fits them; the file's own pool (and its connect events) stays."""
+        shared = self.control_engine.dialect
+        if shared.server_version_info is None:  # not initialized until its first connection
+            with self.control_engine.connect():
+                pass
+        sharing = Engine(engine.pool, shared, engine.url, echo=self.echo)
+        sharing.update_execution_options(compiled_cache=self._statements)
+        _begin_sqlite_transactions(sharing)
+        return sharing
 
     def tenant_schema(self, slug: str) -> str | None:
         """The real schema name of a tenant (None on SQLite, where the file is the namespace)."""
@@ -98,7 +115,7 @@ class Database:
                 if engine is None:
                     path = self.tenant_file(slug)
                     path.parent.mkdir(parents=True, exist_ok=True)
-                    engine = self._create_engine(self.url.set(database=str(path)))
+                    engine = self._sharing_statements(self._create_engine(self.url.set(database=str(path))))
                     self._tenant_engines[slug] = engine
         return engine
 
@@ -157,7 +174,11 @@ class Database:
 
 def _make_sqlite_transactional(engine: Engine) -> None:
     """Let SQLite roll back DDL: drive transactions ourselves instead of the driver's implicit ones."""
+    _configure_sqlite_connections(engine)
+    _begin_sqlite_transactions(engine)
 
+
+def _configure_sqlite_connections(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None
@@ -168,6 +189,8 @@ def _make_sqlite_transactional(engine: Engine) -> None:
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.close()
 
+
+def _begin_sqlite_transactions(engine: Engine) -> None:
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
         if conn.get_execution_options().get(WRITE_OPTION):

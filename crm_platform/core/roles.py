@@ -46,6 +46,8 @@ def _validator() -> Draft202012Validator:
 
 #: The platform cache of role documents found well-shaped, and how many it keeps before starting over.
 VALID_ROLE_SHAPES = "valid_role_shapes"
+#: Session cache key of :func:`role_names`.
+ROLE_NAMES = "role_names"
 ROLE_SHAPE_MEMO_SIZE = 256
 
 
@@ -91,6 +93,16 @@ def list_roles(session: TenantSession) -> list[dict[str, Any]]:
     return [copy.deepcopy(ADMIN_DOCUMENT), *rows]
 
 
+def role_names(session: TenantSession) -> frozenset[str]:
+    """The tenant's role names, read once per unit of work (creating many users checks each
+    user's roles against them); :func:`put_role` and :func:`delete_role` forget them."""
+    names = session.cache.get(ROLE_NAMES)
+    if names is None:
+        names = session.cache[ROLE_NAMES] = frozenset(
+            [ADMIN_ROLE, *session.conn.execute(sa.select(roles.c.name)).scalars()])
+    return names
+
+
 def get_role(session: TenantSession, name: str) -> dict[str, Any]:
     if name == ADMIN_ROLE:
         return copy.deepcopy(ADMIN_DOCUMENT)
@@ -124,6 +136,7 @@ def put_role(session: TenantSession, document: Any, known_fields: Mapping[str, s
         session.conn.execute(roles.insert().values(name=document["name"], definition=document, created_at=now, updated_at=now))
     else:
         session.conn.execute(roles.update().where(roles.c.name == document["name"]).values(definition=document, updated_at=now))
+    session.cache.pop(ROLE_NAMES, None)
     bump_security_version(session)
     session.audit("role.create" if before is None else "role.update", object="role", before=before, after=document)
     return document, before is None
@@ -139,6 +152,7 @@ def delete_role(session: TenantSession, name: str) -> None:
     if holders:
         raise Conflict(f"role {name!r} is still held by: {', '.join(holders[:10])}", {"users": holders})
     session.conn.execute(roles.delete().where(roles.c.name == name))
+    session.cache.pop(ROLE_NAMES, None)
     bump_security_version(session)
     session.audit("role.delete", object="role", before=before)
 

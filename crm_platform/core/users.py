@@ -30,10 +30,10 @@ def create_user(
     team: str | None = None,
     manager_id: int | None = None,
 ) -> dict[str, Any]:
-    from .roles import list_roles
+    from .roles import role_names
 
     email = validate_email(email)
-    known = {r["name"] for r in list_roles(session)}
+    known = role_names(session)
     unknown = [r for r in roles if r not in known]
     if unknown:
         raise ValidationError(f"unknown roles: {', '.join(unknown)}", {"roles": [f"unknown role {r!r}" for r in unknown]})
@@ -51,7 +51,7 @@ def create_user(
         "active": True,
         "created_at": utcnow(),
     }
-    user_id = session.conn.execute(users.insert().values(**values)).inserted_primary_key[0]
+    user_id = session.conn.execute(users.insert(), values).inserted_primary_key[0]
     public = {key: values.get(key) for key in PUBLIC_COLUMNS if key in values}
     public["id"] = user_id
     session.audit("user.create", object="user", record_id=user_id, after=public)
@@ -111,7 +111,7 @@ def resolve_user(session: TenantSession, reference: Any, field: str = "user") ->
 
 def check_user_document(session: TenantSession, document: Any, partial: bool) -> dict[str, Any]:
     """Validate a user document (the API's shape) into column values."""
-    from .roles import list_roles
+    from .roles import role_names
 
     if not isinstance(document, dict):
         raise ValidationError("a user must be a JSON object", {"user": ["expected a JSON object"]})
@@ -141,7 +141,7 @@ def check_user_document(session: TenantSession, document: Any, partial: bool) ->
         values["active"] = document["active"]
     if "roles" in document:
         roles_value = document["roles"]
-        known = {r["name"] for r in list_roles(session)}
+        known = role_names(session)
         if not isinstance(roles_value, list) or not all(isinstance(r, str) for r in roles_value):
             raise ValidationError("roles must be a list of role names", {"roles": ["expected a list of names"]})
         unknown = [r for r in roles_value if r not in known]

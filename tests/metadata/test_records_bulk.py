@@ -80,3 +80,46 @@ def test_create_many_answers_the_ids_the_records_were_stored_under(service):
         stored = dict(session.conn.execute(sa.select(table.c.id, table.c.code)).all())
     assert {r["id"]: r["code"] for r in created}.items() <= stored.items()
     assert len({r["id"] for r in created}) == 1210
+
+
+REFERRAL = {
+    "name": "referral",
+    "label": "Referral",
+    "fields": [
+        {"name": "code", "type": "text", "unique": True},
+        {"name": "member", "type": "lookup", "target": "member"},
+        {"name": "points", "type": "integer", "min": 0},
+    ],
+}
+
+
+@pytest.mark.parametrize("rows, where, field", [
+    # a missing record before a row with its own problem: the missing record is named first
+    (lambda m: [{"member": m}, {"member": m + 99}, {"points": -1}], "rows[1]", "member"),
+    # a row's own earlier problem before its missing record
+    (lambda m: [{"member": m}, {"member": m + 99, "points": -1}], "rows[1]", "points"),
+    # a missing record before the same row's duplicate value
+    (lambda m: [{"code": "x", "member": m}, {"code": "x", "member": m + 99}], "rows[1]", "member"),
+    # a missing owner
+    (lambda m: [{"member": m}, {"member": m, "owner_id": 4242}], "rows[1]", "owner_id"),
+])
+def test_missing_references_in_a_batch_are_named_as_one_by_one(service, rows, where, field):
+    with service.session() as session:
+        Designer(session).create_object(REFERRAL)
+        member = RecordService(session).create("member", {"code": "m1"})["id"]
+    with pytest.raises(Conflict if field == "code" else ValidationError) as raised:
+        with service.session() as session:
+            RecordService(session).create_many("referral", rows(member))
+    assert raised.value.message.startswith(f"{where}: ")
+    assert f"{where}.{field}" in raised.value.details
+    assert service.api.get("/records/referral").json["meta"]["total"] == 0
+
+
+def test_references_to_existing_records_and_users_pass_in_batches(service):
+    with service.session() as session:
+        Designer(session).create_object(REFERRAL)
+        members = RecordService(session).create_many("member", [{"code": f"m{i}"} for i in range(5)])
+    with service.session() as session:
+        created = RecordService(session).create_many(
+            "referral", [{"member": members[i % 5]["id"]} for i in range(12)], batch_size=5)
+    assert [r["member"] for r in created] == [members[i % 5]["id"] for i in range(12)]

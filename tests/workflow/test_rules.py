@@ -123,6 +123,18 @@ def test_bad_rules_are_refused_naming_the_problem(crm):
     assert crm.get("/rules").json["data"] == []
 
 
+def test_a_rule_accepted_once_is_checked_again_against_the_fields_of_now(crm):
+    document = {"name": "touch", "object": "lead", "trigger": {"type": "on_create"},
+                "actions": [{"type": "set_field", "field": "touches", "value": 1}]}
+    created = rule(crm, **document)
+    assert crm.delete(f"/rules/{created['id']}").status_code == 204
+    assert crm.delete("/objects/lead/fields/touches").status_code == 204
+    refused = crm.post("/rules", json=document)
+    assert refused.status_code == 422 and "touches" in str(refused.json["error"])
+    refused = crm.post("/rules", json={**document, "trigger": {"type": "on_crate"}})  # a shape never accepted
+    assert refused.status_code == 422 and "trigger" in str(refused.json["error"])
+
+
 def test_editing_a_rule_keeps_versions(crm):
     created = rule(crm, name="hot", object="lead", trigger={"type": "on_create"},
                    actions=[{"type": "set_field", "field": "priority", "value": "high"}])

@@ -311,6 +311,31 @@ def test_failed_run_is_retried_by_the_tick_with_backoff(api, tenant):
     assert api.get(f"/records/ticket/{ticket['id']}").json["owner_id"] == lead
 
 
+def test_runs_queued_together_keep_their_own_outcomes(api, tenant):
+    """Both rules match the same creation and run after it; the one that fails halfway leaves
+    nothing of its own behind (no field change, no audit entry) and waits for its retry, while
+    the other's change stays."""
+    from crm_platform.core.tables import audit_log
+
+    define(api, TICKET)
+    failing = add_rule(api, name="close then fail", object="ticket", trigger={"type": "on_create"},
+                       actions=[{"type": "set_field", "field": "status", "value": "closed"},
+                                {"type": "assign_owner", "strategy": "user", "user": "nobody@example.com"}])
+    working = add_rule(api, name="set the due date", object="ticket", trigger={"type": "on_create"},
+                       actions=[{"type": "set_field", "field": "sla_due_at", "value": "2030-01-01T09:00:00Z"}])
+    ticket = api.post("/records/ticket", json={"subject": "Help"}).json
+    [failed] = runs_of(tenant, failing["id"])
+    [done] = runs_of(tenant, working["id"])
+    assert (failed.status, failed.attempts) == ("queued", 1) and "nobody to assign to" in failed.error
+    assert (done.status, done.attempts, done.error) == ("succeeded", 1, None)
+    record = api.get(f"/records/ticket/{ticket['id']}").json
+    assert record["status"] is None and record["sla_due_at"].startswith("2030-01-01T09:00:00")
+    with tenant.session(write=False) as session:
+        actors = session.conn.execute(sa.select(audit_log.c.user_email).where(
+            audit_log.c.action == "record.update", audit_log.c.record_id == ticket["id"])).scalars().all()
+    assert actors == ["rule:set the due date"]
+
+
 def test_failing_run_ends_failed_after_its_attempts(api, tenant):
     from workflow_engine.executor import MAX_ATTEMPTS
 
