@@ -158,7 +158,7 @@ def _errors_of(exc: CRMError, row: int, mapping: dict[str, str]) -> list[dict[st
 class RowImporter:
     """Turns numbered rows into records, a chunk at a time, counting and collecting row errors.
 
-    Inserts go through :meth:`RecordService.create_many` (one multi-row INSERT per batch); a chunk
+    Inserts go through :meth:`RecordService.insert_many` (one driver-level bulk insert per batch); a chunk
     with a bad row is tried again row by row so that every bad row of it is reported.
     """
 
@@ -206,7 +206,7 @@ class RowImporter:
             # A chunk is never larger than a batch, so every row is checked before any is
             # inserted, and a unique index firing rolls back its own savepoint: a failed call
             # leaves nothing behind.
-            self.service.create_many(self.object_name, [values for _, values in prepared], batch_size=CHUNK_ROWS)
+            self.service.insert_many(self.object_name, [values for _, values in prepared], batch_size=CHUNK_ROWS)
         except CRMError:  # some row is bad: find each bad row one by one
             session.forget_since(mark)
             return False

@@ -6,7 +6,7 @@ Every write records an audit entry and queues an after-commit event; nothing her
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -17,6 +17,8 @@ from sqlalchemy.exc import IntegrityError
 from crm_platform.core.errors import (
     Conflict, ExpressionError, FieldErrors, NotFound, PermissionDenied, ValidationError, problem,
 )
+from crm_platform.core.bulk import bulk_insert
+from crm_platform.core.database import dumps
 from crm_platform.core.events import RECORD_CREATED, RECORD_DELETED, RECORD_UPDATED, STAGE_CHANGED
 from crm_platform.core.permissions import AccessPolicy, access_policy
 from crm_platform.core.session import TenantSession, utcnow
@@ -191,7 +193,8 @@ class RecordService:
         model = self.object(object_name)
         scope = self.policy.require(model.name, "create")
         values = self._prepare_create(model, scope, data, utcnow())
-        values["id"] = self._execute_unique(model, model.insert_statement, values, lambda r: r.inserted_primary_key[0])
+        values["id"] = self._execute_unique(
+            model, lambda: self.conn.execute(model.insert_statement, values).inserted_primary_key[0])
         return self._created(model, values)
 
     def create_many(self, object_name: str, rows: Iterable[Any], batch_size: int = 500) -> list[dict[str, Any]]:
@@ -201,12 +204,22 @@ class RecordService:
         (``rows[12]``); the caller's unit of work then rolls back the rows already inserted.
         """
         model = self.object(object_name)
+        present = self.policy.present
+        return [present(model.name, record) for record in self._create_batches(model, rows, batch_size, True)]
+
+    def insert_many(self, object_name: str, rows: Iterable[Any], batch_size: int = 500) -> int:
+        """:meth:`create_many` for callers that only count the records (imports): the same checks,
+        audit entries and events, without answering a copy of every record."""
+        return sum(1 for _ in self._create_batches(self.object(object_name), rows, batch_size, False))
+
+    def _create_batches(self, model: ObjectModel, rows: Iterable[Any], batch_size: int,
+                        answer: bool) -> Iterator[dict[str, Any]]:
+        """Validate and insert; yields the JSON form of each record (with ``answer``) or its id."""
         scope = self.policy.require(model.name, "create")
         now = utcnow()
-        created: list[dict[str, Any]] = []
         batch: list[dict[str, Any]] = []
         seen: dict[str, set[Any]] = {name: set() for name in model.unique}
-        statement = model.table.insert()
+        first = 0
         for index, data in enumerate(rows):
             try:
                 values = self._prepare_create(model, scope, data, now)
@@ -221,40 +234,57 @@ class RecordService:
                 raise exc.rekeyed(f"rows[{index}]: {exc.message}", f"rows[{index}].") from None
             batch.append(values)
             if len(batch) >= batch_size:
-                created.extend(self._insert_batch(model, statement, batch))
-                batch = []
+                yield from self._insert_batch(model, batch, first, now, answer)
+                first, batch = index + 1, []
         if batch:
-            created.extend(self._insert_batch(model, statement, batch))
-        return created
+            yield from self._insert_batch(model, batch, first, now, answer)
 
-    def _insert_batch(self, model: ObjectModel, statement: Any, batch: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """One executemany without RETURNING (psycopg pipelines it and keeps one prepared
-        statement; a multi-row VALUES ... RETURNING is re-parsed per batch)."""
-        columns = set().union(*batch)
-        width = len(columns)
-        if all(len(values) == width for values in batch):  # the usual case: every row has every key
-            rows = batch
-        else:
-            rows = [{column: values.get(column) for column in columns} for values in batch]
+    def _insert_batch(self, model: ObjectModel, batch: list[dict[str, Any]], first: int, now: datetime,
+                      answer: bool) -> list[Any]:
+        """Insert at the driver level (COPY on PostgreSQL, an executemany of tuples on SQLite; see
+        :mod:`crm_platform.core.bulk`), then queue one audit row per record, its JSON serialized
+        once, and the batch's created events, built only if something listens."""
+        columns = [name for name in model.columns if name != "id" and any(name in values for values in batch)]
         dialect = self.session.dialect
         if dialect == "postgresql":
-            for row, values, record_id in zip(rows, batch, self._allocate_ids(model, len(rows))):
-                row["id"] = values["id"] = record_id
-            self._execute_unique(model, statement, rows, lambda r: None)
+            for values, record_id in zip(batch, self._allocate_ids(model, len(batch))):
+                values["id"] = record_id
+            columns.insert(0, "id")
+        rows = [[get(name) for name in columns] for get in (values.get for values in batch)]
+        if dialect == "postgresql":
+            inserter = bulk_insert(self.conn, self.session.cache, model.table, columns)
+            self._execute_unique(model, lambda: inserter.insert(self.conn, rows), batch, first)
         elif dialect == "sqlite":
+            inserter = bulk_insert(self.conn, self.session.cache, model.table, columns)
+
+            def insert() -> int:
+                inserter.insert(self.conn, rows)
+                return self.conn.exec_driver_sql("SELECT last_insert_rowid()").scalar_one()
+
             # The unit of work holds the write lock (BEGIN IMMEDIATE) and a new rowid is the
             # largest plus one (ids never reach 2**63 - 1, where SQLite would pick at random), so
             # the batch took the ids up to the last one inserted.
-            last = self._execute_unique(model, statement, rows, lambda r: self.conn.exec_driver_sql(
-                "SELECT last_insert_rowid()").scalar_one())
+            last = self._execute_unique(model, insert, batch, first)
             for record_id, values in enumerate(batch, last - len(batch) + 1):
                 values["id"] = record_id
         else:  # any other database: the ids as the insert answers them
-            returning = statement.returning(model.table.c.id, sort_by_parameter_order=True)
-            ids = self._execute_unique(model, returning, rows, lambda r: r.scalars().all())
+            returning = model.table.insert().returning(model.table.c.id, sort_by_parameter_order=True)
+            parameters = [dict(zip(columns, row)) for row in rows]
+            ids = self._execute_unique(model, lambda: self.conn.execute(returning, parameters).scalars().all(),
+                                       batch, first)
             for values, record_id in zip(batch, ids):
                 values["id"] = record_id
-        return [self._created(model, values) for values in batch]
+        if model.has_pipeline:
+            entered = [{"object": model.name, "record_id": values["id"], "from_stage": None, "to_stage": values["stage"],
+                        "entered_at": now, "user_id": self.session.actor.user_id} for values in batch if values.get("stage")]
+            if entered:
+                self.conn.execute(stage_history.insert(), entered)
+        dump = model.dump
+        records = [dump(values) for values in batch]
+        self.session.audit_serialized("record.create", model.name,
+                                      [(values["id"], dumps(record)) for values, record in zip(batch, records)], now)
+        self.session.publish_batch(RECORD_CREATED, model.name, batch, dump, records if answer else None)
+        return records if answer else [values["id"] for values in batch]
 
     def _allocate_ids(self, model: ObjectModel, count: int) -> list[int]:
         """``count`` fresh ids from the table's sequence, in one query (safe under concurrency)."""
@@ -343,10 +373,8 @@ class RecordService:
             return model.dump(current)
         now = utcnow()
         changed.update(updated_at=now, updated_by=self.session.actor.user_id, version=current["version"] + 1)
-        rowcount = self._execute_unique(
-            model, model.update_statement, {**changed, "_id": current["id"], "_version": current["version"]},
-            lambda r: r.rowcount,
-        )
+        parameters = {**changed, "_id": current["id"], "_version": current["version"]}
+        rowcount = self._execute_unique(model, lambda: self.conn.execute(model.update_statement, parameters).rowcount)
         if rowcount != 1:
             raise Conflict(f"{model.name} {current['id']} was changed concurrently; reload it and try again",
                            reason="changed_concurrently", params={"object": model.name, "id": current["id"]})
@@ -528,22 +556,48 @@ class RecordService:
                     problems={name: [problem("unique", object=model.name, id=existing, value=value)]},
                 )
 
-    def _execute_unique(self, model: ObjectModel, statement: Any, parameters: Any, read: Callable[[Any], Any]) -> Any:
-        """Run a write and ``read`` its result; a unique index that fires (a concurrent duplicate)
-        becomes a clear 409. The result is read inside the guarding savepoint: SQLite refuses to
-        release a savepoint while a RETURNING cursor is still open."""
+    def _execute_unique(self, model: ObjectModel, write: Callable[[], Any], batch: list[dict[str, Any]] | None = None,
+                        first: int = 0) -> Any:
+        """Run ``write`` (which reads its own result); a unique index that fires (a concurrent
+        duplicate) becomes a clear 409, naming the row of ``batch`` that collided when it can be
+        found. The result is read inside the guarding savepoint: SQLite refuses to release a
+        savepoint while a RETURNING cursor is still open."""
         if not model.unique and not model.autonumbers:
-            return read(self.conn.execute(statement, parameters))
+            return write()
         try:
             with self.conn.begin_nested():
-                return read(self.conn.execute(statement, parameters))
+                return write()
         except IntegrityError:
+            if batch is not None:
+                self._name_collision(model, batch, first)
             raise Conflict(
                 f"a {model.name} with the same unique value was saved at the same time; try again",
                 {name: ["must be unique"] for name in model.unique},
                 reason="unique_race", params={"object": model.name},
                 problems={name: [problem("unique_race")] for name in model.unique},
             ) from None
+
+    def _name_collision(self, model: ObjectModel, batch: list[dict[str, Any]], first: int) -> None:
+        """Raise the :class:`Conflict` of the first row of a failed batch insert whose unique value
+        another record now holds (the savepoint is rolled back: only committed records answer)."""
+        for name in model.unique:
+            wanted = {values[name] for values in batch if values.get(name) is not None}
+            if not wanted:
+                continue
+            column = model.table.c[name]
+            taken = dict(self.conn.execute(sa.select(column, model.table.c.id).where(column.in_(wanted))).all())
+            for offset, values in enumerate(batch):
+                value = values.get(name)
+                if value in taken:
+                    index = first + offset
+                    raise Conflict(
+                        f"rows[{index}]: {name} must be unique: {model.name} {taken[value]} already has {value!r}",
+                        {f"rows[{index}].{name}": [f"already used by {model.name} {taken[value]}"]},
+                        reason="not_unique",
+                        params={"object": model.name, "field": name, "value": value, "id": taken[value]},
+                        problems={f"rows[{index}].{name}": [problem("unique", object=model.name, id=taken[value],
+                                                                     value=value)]},
+                    )
 
     def _compute_formulas(self, model: ObjectModel, values: dict[str, Any]) -> None:
         for name, formula in model.formulas:
