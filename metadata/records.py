@@ -6,8 +6,9 @@ Every write records an audit entry and queues an after-commit event; nothing her
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from datetime import datetime
+from operator import itemgetter
 from typing import Any
 
 import sqlalchemy as sa
@@ -18,7 +19,7 @@ from crm_platform.core.errors import (
     Conflict, ExpressionError, FieldErrors, NotFound, PermissionDenied, ValidationError, problem,
 )
 from crm_platform.core.bulk import bulk_insert
-from crm_platform.core.database import dumps
+from crm_platform.core.database import dumps_many
 from crm_platform.core.events import RECORD_CREATED, RECORD_DELETED, RECORD_UPDATED, STAGE_CHANGED
 from crm_platform.core.permissions import AccessPolicy, access_policy
 from crm_platform.core.session import TenantSession, utcnow
@@ -26,8 +27,8 @@ from crm_platform.core.tables import users
 
 from .definitions import label_text
 from .fast_load import SLOW
+from .field_types import fits_limit
 from .field_errors import code_of, flat_messages
-from .field_types import fits_column
 from .model import WRITABLE_SYSTEM_FIELDS, ObjectModel, TenantModel, load_model
 from .query import ListQuery, list_records, parse_list_arguments, where_clause
 from .tables import autonumber_counters, stage_history
@@ -52,6 +53,8 @@ LEAVE_STAGE = stage_history.update().where(
     stage_history.c.object == sa.bindparam("_object"), stage_history.c.record_id == sa.bindparam("_record"),
     stage_history.c.left_at.is_(None),
 )
+#: The type of ``dict.keys()``: a set-like view that needs no copy for membership tests.
+_KEYS = type({}.keys())
 AUTONUMBER_TOKEN = re.compile(r"\{(0+|YYYY|YY|MM|DD)\}")
 
 
@@ -78,6 +81,9 @@ class RecordService:
     def __init__(self, session: TenantSession) -> None:
         self.session = session
         self.conn = session.conn
+        #: Per object, the keys a record may carry without a closer look (the reader's policy is
+        #: fixed for the unit of work).
+        self._plain_keys: dict[str, frozenset[str]] = {}
 
     @property
     def model(self) -> TenantModel:
@@ -250,7 +256,7 @@ class RecordService:
             for values, record_id in zip(batch, self._allocate_ids(model, len(batch))):
                 values["id"] = record_id
             columns.insert(0, "id")
-        rows = [[get(name) for name in columns] for get in (values.get for values in batch)]
+        rows = _column_rows(batch, columns)
         if dialect == "postgresql":
             inserter = bulk_insert(self.conn, self.session.cache, model.table, columns)
             self._execute_unique(model, lambda: inserter.insert(self.conn, rows), batch, first)
@@ -279,11 +285,10 @@ class RecordService:
                         "entered_at": now, "user_id": self.session.actor.user_id} for values in batch if values.get("stage")]
             if entered:
                 self.conn.execute(stage_history.insert(), entered)
-        dump = model.dump
-        records = [dump(values) for values in batch]
+        records = model.dump_many(batch)
         self.session.audit_serialized("record.create", model.name,
-                                      [(values["id"], dumps(record)) for values, record in zip(batch, records)], now)
-        self.session.publish_batch(RECORD_CREATED, model.name, batch, dump, records if answer else None)
+                                      zip([values["id"] for values in batch], dumps_many(records)), now)
+        self.session.publish_batch(RECORD_CREATED, model.name, batch, model.dump, records if answer else None)
         return records if answer else [values["id"] for values in batch]
 
     def _allocate_ids(self, model: ObjectModel, count: int) -> list[int]:
@@ -426,11 +431,38 @@ class RecordService:
         if not isinstance(data, dict):
             raise ValidationError("a record must be a JSON object", {"record": ["expected a JSON object"]},
                                   problems={"record": [problem("not_an_object")]})
+        allowed = self._plain_keys.get(model.name)
+        if allowed is None:  # keys a record may carry with no further look (see _refuse_keys)
+            allowed = self._plain_keys[model.name] = (
+                model.writable_keys - READ_ONLY_SYSTEM_FIELDS - self.policy.unwritable(model.name))
+        if not data.keys() <= allowed:
+            self._refuse_keys(model, data)
+        if "stage" in data and not model.has_pipeline:
+            raise ValidationError(f"{model.name} has no pipeline", {"stage": [f"{model.name} has no pipeline"]},
+                                  problems={"stage": [problem("no_pipeline", object=model.name)]})
+        # The schema's own fields, driven directly: Schema.load's bookkeeping costs more than
+        # the validation itself on this hot path, and every field-level message is kept.
+        fast = model.fast_converters
+        values: dict[str, Any] = {}
+        slow = []
+        for key, value in data.items():
+            convert = fast.get(key)
+            if convert is not None:
+                converted = convert(value)
+                if converted is not SLOW:
+                    values[key] = converted
+                    continue
+            slow.append(key)
+        if slow:
+            self._load_slowly(model, data, slow, values)
+        return values
+
+    def _refuse_keys(self, model: ObjectModel, data: dict[str, Any]) -> None:
+        """Raise for the keys of ``data`` this writer may not write (unknown keys are left to
+        the field checks, which name them)."""
         denied = FieldErrors()
         unwritable = self.policy.unwritable(model.name)
-        keys = data.keys()
-        plain = keys <= model.writable_keys and keys.isdisjoint(READ_ONLY_SYSTEM_FIELDS) and keys.isdisjoint(unwritable)
-        for key in () if plain else data:
+        for key in data:
             if key in READ_ONLY_SYSTEM_FIELDS:
                 denied.add(key, "system field; it cannot be written", "system_field")
             elif key in model.fields and model.fields[key].computed:
@@ -443,35 +475,24 @@ class RecordService:
                 "read-only fields: " + ", ".join(f"{k} ({v[0]})" for k, v in denied.details.items()), denied.details,
                 reason="read_only_fields", params={"fields": list(denied.details)}, problems=denied.problems,
             )
-        if "stage" in data and not model.has_pipeline:
-            raise ValidationError(f"{model.name} has no pipeline", {"stage": [f"{model.name} has no pipeline"]},
-                                  problems={"stage": [problem("no_pipeline", object=model.name)]})
-        # The schema's own fields, driven directly: Schema.load's bookkeeping costs more than
-        # the validation itself on this hot path, and every field-level message is kept.
+
+    def _load_slowly(self, model: ObjectModel, data: dict[str, Any], keys: list[str], values: dict[str, Any]) -> None:
+        """The values the quick converters left, through the marshmallow fields: their messages."""
         fields = model.record_fields
-        fast = model.fast_converters
-        values: dict[str, Any] = {}
         errors = FieldErrors()
-        for key, value in data.items():
-            convert = fast.get(key)
-            if convert is not None:
-                converted = convert(value)
-                if converted is not SLOW:
-                    values[key] = converted
-                    continue
+        for key in keys:
             field = fields.get(key)
             if field is None:
                 errors.add(key, "unknown field", "unknown_field")
                 continue
             try:
-                values[key] = field.deserialize(value)
+                values[key] = field.deserialize(data[key])
             except MarshmallowError as exc:
                 for message in flat_messages(exc.messages):
                     code, params = code_of(message)
                     errors.add(key, str(message), code, **params)
         if errors:
             raise _invalid(model, errors)
-        return values
 
     def _check_owner(self, model: ObjectModel, scope: str, owner_id: Any, action: str) -> None:
         if isinstance(owner_id, int) and not isinstance(owner_id, bool) and not self.policy.covers(self.session, scope, owner_id):
@@ -485,7 +506,8 @@ class RecordService:
     def _validate_values(
         self, model: ObjectModel, values: Mapping[str, Any], changed: Iterable[str], record_id: int | None
     ) -> None:
-        changed = set(changed)
+        if not isinstance(changed, (set, frozenset, _KEYS)):
+            changed = set(changed)
         errors = FieldErrors()
         for name in model.required:
             if (record_id is None or name in changed) and _is_empty(values.get(name)):
@@ -515,11 +537,9 @@ class RecordService:
         self._check_references(model, values, changed)
         self._check_unique(model, values, changed, record_id)
 
-    def _check_references(self, model: ObjectModel, values: Mapping[str, Any], changed: set[str]) -> None:
+    def _check_references(self, model: ObjectModel, values: Mapping[str, Any], changed: Collection[str]) -> None:
         errors = FieldErrors()
-        checks = [(fd.name, fd.type, fd.target) for fd in model.lookups]
-        checks.append(("owner_id", "user", None))
-        for name, ftype, target in checks:
+        for name, ftype, target in model.reference_checks:
             value = values.get(name)
             if name not in changed or value is None:
                 continue
@@ -538,7 +558,8 @@ class RecordService:
         if errors:
             raise _invalid(model, errors)
 
-    def _check_unique(self, model: ObjectModel, values: Mapping[str, Any], changed: set[str], record_id: int | None) -> None:
+    def _check_unique(self, model: ObjectModel, values: Mapping[str, Any], changed: Collection[str],
+                      record_id: int | None) -> None:
         for name in model.unique:
             value = values.get(name)
             if name not in changed or value is None:
@@ -600,13 +621,13 @@ class RecordService:
                     )
 
     def _compute_formulas(self, model: ObjectModel, values: dict[str, Any]) -> None:
-        for name, formula in model.formulas:
+        for name, formula, limit in model.formula_limits:
             try:
-                values[name] = formula.evaluate(values)
+                value = values[name] = formula.evaluate(values)
             except ExpressionError as exc:
                 raise ValidationError(f"formula {name!r}: {exc.message}", {name: [exc.message]},
                                       problems={name: [problem("formula_failed", error=exc.message)]}) from None
-            if not fits_column(formula.result_type, model.fields[name], values[name]):
+            if not fits_limit(limit, value):
                 message = f"the formula's result {values[name]} is out of the range a {formula.result_type} can store"
                 raise ValidationError(f"formula {name!r}: {message}", {name: [message]},
                                       problems={name: [problem("formula_out_of_range", value=values[name],
@@ -647,6 +668,18 @@ class RecordService:
                     self._delete_row(other, other_row, seen)
                 else:
                     self._update_row(other, other_row, {field_name: None})
+
+
+def _column_rows(batch: list[dict[str, Any]], columns: list[str]) -> list[list[Any]]:
+    """Each record's values in the order of ``columns`` (None where a record has none)."""
+    complete = itemgetter(*columns)  # every system column is there: never a single column
+    rows = []
+    for values in batch:
+        try:
+            rows.append(list(complete(values)) if len(values) == len(columns) else [values.get(c) for c in columns])
+        except KeyError:  # as many keys as columns, not the same ones
+            rows.append([values.get(c) for c in columns])
+    return rows
 
 
 def model_json(value: Any) -> Any:
