@@ -27,6 +27,7 @@ from .field_types import (
     FIELD_TYPES, String, UTCAwareDateTime, deserialize_loose, id_field, kind_of, magnitude_limit, value_type_of,
 )
 from .formulas import Formula
+from .record_json import RecordJSON
 from .sql_types import UTCDateTime
 from .store import VERSION_KEY, load_definitions, metadata_version
 from .tags import clean_tags, tagged_any
@@ -162,6 +163,9 @@ class ObjectModel:
         self.columns = tuple(self.table.c.keys())
         #: (column, converter to JSON or None when the stored value already is JSON).
         self.dumpers = tuple((column.key, _converter(column)) for column in self.table.c)
+        #: The JSON text of many rows at once (a bulk write's audit entries).
+        self.record_json = RecordJSON([(column.key, _python_type(column), convert)
+                                       for column, (_, convert) in zip(self.table.c, self.dumpers)])
         #: Columns whose values repeat down a bulk write (its timestamps, dates): see dump_many.
         self.repeating = frozenset(c.key for c in self.table.c if _python_type(c) in (date, datetime))
         table = self.table

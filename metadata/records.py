@@ -19,7 +19,6 @@ from crm_platform.core.errors import (
     Conflict, ExpressionError, FieldErrors, NotFound, PermissionDenied, ValidationError, problem,
 )
 from crm_platform.core.bulk import bulk_insert
-from crm_platform.core.database import dumps_many
 from crm_platform.core.events import RECORD_CREATED, RECORD_DELETED, RECORD_UPDATED, STAGE_CHANGED
 from crm_platform.core.permissions import AccessPolicy, access_policy
 from crm_platform.core.session import TenantSession, utcnow
@@ -285,11 +284,11 @@ class RecordService:
                         "entered_at": now, "user_id": self.session.actor.user_id} for values in batch if values.get("stage")]
             if entered:
                 self.conn.execute(stage_history.insert(), entered)
-        records = model.dump_many(batch)
-        self.session.audit_serialized("record.create", model.name,
-                                      zip([values["id"] for values in batch], dumps_many(records)), now)
-        self.session.publish_batch(RECORD_CREATED, model.name, batch, model.dump, records if answer else None)
-        return records if answer else [values["id"] for values in batch]
+        ids = [values["id"] for values in batch]
+        self.session.audit_serialized("record.create", model.name, zip(ids, model.record_json.texts(batch)), now)
+        records = model.dump_many(batch) if answer else None
+        self.session.publish_batch(RECORD_CREATED, model.name, batch, model.dump, records)
+        return records if records is not None else ids
 
     def _allocate_ids(self, model: ObjectModel, count: int) -> list[int]:
         """``count`` fresh ids from the table's sequence, in one query (safe under concurrency)."""

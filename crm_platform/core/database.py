@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import re
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date, datetime
 from decimal import Decimal
@@ -48,17 +48,6 @@ _ENCODER = json.JSONEncoder(default=json_default, ensure_ascii=False, separators
 
 def dumps(value: Any) -> str:
     return _ENCODER.encode(value)
-
-
-def dumps_many(values: Iterable[Any]) -> list[str]:
-    """:func:`dumps` of each value (a bulk write's records), through one C encoder made once
-    instead of one per value. Without circular-reference checks: for plain record dicts."""
-    make = getattr(json.encoder, "c_make_encoder", None)
-    if make is None:  # pragma: no cover - CPython always has the C accelerator
-        return [dumps(value) for value in values]
-    encode = make(None, json_default, json.encoder.encode_basestring, None, ":", ",", False, False, True)
-    join = "".join
-    return [join(encode(value, 0)) for value in values]
 
 
 def validate_slug(slug: str) -> str:
