@@ -80,9 +80,9 @@ class RecordService:
     def __init__(self, session: TenantSession) -> None:
         self.session = session
         self.conn = session.conn
-        #: Per object, the keys a record may carry without a closer look (the reader's policy is
-        #: fixed for the unit of work).
-        self._plain_keys: dict[str, frozenset[str]] = {}
+        #: Per object, the keys a record may carry without a closer look (see _refuse_keys), with
+        #: the compiled object and the reader's policy they were computed from.
+        self._plain_keys: dict[str, tuple[ObjectModel, AccessPolicy, frozenset[str]]] = {}
 
     @property
     def model(self) -> TenantModel:
@@ -430,11 +430,12 @@ class RecordService:
         if not isinstance(data, dict):
             raise ValidationError("a record must be a JSON object", {"record": ["expected a JSON object"]},
                                   problems={"record": [problem("not_an_object")]})
-        allowed = self._plain_keys.get(model.name)
-        if allowed is None:  # keys a record may carry with no further look (see _refuse_keys)
-            allowed = self._plain_keys[model.name] = (
-                model.writable_keys - READ_ONLY_SYSTEM_FIELDS - self.policy.unwritable(model.name))
-        if not data.keys() <= allowed:
+        policy = self.policy
+        known = self._plain_keys.get(model.name)
+        if known is None or known[0] is not model or known[1] is not policy:  # compiled again since
+            known = self._plain_keys[model.name] = (
+                model, policy, model.writable_keys - READ_ONLY_SYSTEM_FIELDS - policy.unwritable(model.name))
+        if not data.keys() <= known[2]:
             self._refuse_keys(model, data)
         if "stage" in data and not model.has_pipeline:
             raise ValidationError(f"{model.name} has no pipeline", {"stage": [f"{model.name} has no pipeline"]},
