@@ -159,7 +159,11 @@ def magnitude_limit(type_name: str, fd: FieldDef) -> int | None:
 
 
 def fits_column(type_name: str, fd: FieldDef, value: Any) -> bool:
-    limit = magnitude_limit(type_name, fd)
+    return fits_limit(magnitude_limit(type_name, fd), value)
+
+
+def fits_limit(limit: int | None, value: Any) -> bool:
+    """Does ``value`` fit under a column's :func:`magnitude_limit` (computed once by the caller)?"""
     return limit is None or value is None or isinstance(value, bool) or abs(value) < limit
 
 

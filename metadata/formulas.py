@@ -632,12 +632,13 @@ def _to_datetime(value: Any) -> datetime:
     raise TypeError(f"{value!r} is not a datetime")
 
 
+_CENT = Decimal("0.01")
 _CONVERTERS: Mapping[str, Callable[[Any], Any]] = MappingProxyType({
     "text": _text,
     "integer": _to_integer,
     "decimal": _to_decimal,
     "percent": _to_decimal,
-    "currency": lambda value: _to_decimal(value).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP),
+    "currency": lambda value: _to_decimal(value).quantize(_CENT, rounding=ROUND_HALF_UP),
     "boolean": _to_boolean,
     "date": _to_date,
     "datetime": _to_datetime,

@@ -135,11 +135,18 @@ def column_positions(header: list[str], mapping: dict[str, str]) -> list[tuple[i
     return [(header.index(column), field) for column, field in mapping.items()]
 
 
-def _row_values(positions: list[tuple[int, str]], cells: list[str]) -> dict[str, Any]:
+def _row_values(positions: list[tuple[int, str]], cells: list[str], width: int) -> dict[str, Any]:
+    """The mapped, stripped, non-empty cells of a row by field; ``width``: the cells a row needs
+    for every mapped column (rows as wide take the quick way)."""
+    if len(cells) >= width:
+        values = {field: cells[position].strip() for position, field in positions}
+        if "" in values.values():
+            values = {field: value for field, value in values.items() if value != ""}
+        return values
     values = {}
-    width = len(cells)
+    present = len(cells)
     for position, field in positions:
-        if position < width:
+        if position < present:
             cell = cells[position]
             if cell is not None:
                 raw = cell.strip()
@@ -158,7 +165,7 @@ def _errors_of(exc: CRMError, row: int, mapping: dict[str, str]) -> list[dict[st
 class RowImporter:
     """Turns numbered rows into records, a chunk at a time, counting and collecting row errors.
 
-    Inserts go through :meth:`RecordService.create_many` (one multi-row INSERT per batch); a chunk
+    Inserts go through :meth:`RecordService.insert_many` (one driver-level bulk insert per batch); a chunk
     with a bad row is tried again row by row so that every bad row of it is reported.
     """
 
@@ -169,6 +176,7 @@ class RowImporter:
         self.service = RecordService(session)
         self.model = self.service.object(object_name)
         self.positions = column_positions(header, mapping)
+        self.width = 1 + max(position for position, _ in self.positions)
         self.counts = {"created": 0, "updated": 0, "skipped": 0}
         self.errors: list[dict[str, Any]] = []
         self.error_count = 0
@@ -187,7 +195,7 @@ class RowImporter:
         """Import rows given as (row number in the file, cells)."""
         prepared = []
         for index, cells in numbered:
-            values = _row_values(self.positions, cells)
+            values = _row_values(self.positions, cells, self.width)
             if values:
                 prepared.append((index, values))
             else:
@@ -206,7 +214,7 @@ class RowImporter:
             # A chunk is never larger than a batch, so every row is checked before any is
             # inserted, and a unique index firing rolls back its own savepoint: a failed call
             # leaves nothing behind.
-            self.service.create_many(self.object_name, [values for _, values in prepared], batch_size=CHUNK_ROWS)
+            self.service.insert_many(self.object_name, [values for _, values in prepared], batch_size=CHUNK_ROWS)
         except CRMError:  # some row is bad: find each bad row one by one
             session.forget_since(mark)
             return False

@@ -8,7 +8,7 @@ from the database on each unit of work.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime, timezone
 from decimal import Decimal
 from typing import Any
@@ -23,8 +23,11 @@ from crm_platform.core.session import TenantSession
 from .conditions import TAGS_FIELD, FieldRef
 from .definitions import ObjectDef, formula_order, label_text
 from .fast_load import fast_converter, id_converter
-from .field_types import FIELD_TYPES, String, UTCAwareDateTime, deserialize_loose, id_field, kind_of, value_type_of
+from .field_types import (
+    FIELD_TYPES, String, UTCAwareDateTime, deserialize_loose, id_field, kind_of, magnitude_limit, value_type_of,
+)
 from .formulas import Formula
+from .record_json import RecordJSON
 from .sql_types import UTCDateTime
 from .store import VERSION_KEY, load_definitions, metadata_version
 from .tags import clean_tags, tagged_any
@@ -90,13 +93,16 @@ def build_table(obj: ObjectDef, metadata: sa.MetaData) -> sa.Table:
     )
 
 
-def _converter(column: sa.Column[Any]) -> Any:
-    python_type = None
+def _python_type(column: sa.Column[Any]) -> Any:
     kind = column.type.impl_instance if isinstance(column.type, sa.TypeDecorator) else column.type
     try:
-        python_type = kind.python_type
+        return kind.python_type
     except NotImplementedError:
-        pass
+        return None
+
+
+def _converter(column: sa.Column[Any]) -> Any:
+    python_type = _python_type(column)
     if python_type in (str, int, bool):
         return None
     return _TYPED_JSON.get(python_type, _to_json)
@@ -149,9 +155,19 @@ class ObjectModel:
         self.writable_keys = frozenset(fd.name for fd in self.writable) | {"owner_id"}
         self.field_refs = self._field_refs()
         self.formulas = self._formulas()
+        #: (name, formula, magnitude limit of its column or None), for checking results quickly.
+        self.formula_limits = tuple((name, formula, magnitude_limit(formula.result_type, self.fields[name]))
+                                    for name, formula in self.formulas)
+        #: (field, type, target object) of every reference a new value must point at an existing row.
+        self.reference_checks = (*((fd.name, fd.type, fd.target) for fd in self.lookups), ("owner_id", "user", None))
         self.columns = tuple(self.table.c.keys())
         #: (column, converter to JSON or None when the stored value already is JSON).
         self.dumpers = tuple((column.key, _converter(column)) for column in self.table.c)
+        #: The JSON text of many rows at once (a bulk write's audit entries).
+        self.record_json = RecordJSON([(column.key, _python_type(column), convert)
+                                       for column, (_, convert) in zip(self.table.c, self.dumpers)])
+        #: Columns whose values repeat down a bulk write (its timestamps, dates): see dump_many.
+        self.repeating = frozenset(c.key for c in self.table.c if _python_type(c) in (date, datetime))
         table = self.table
         # Statements built once: executing them with parameters skips per-call construction.
         self.insert_statement = table.insert()
@@ -223,6 +239,30 @@ class ObjectModel:
                 value = mapping[key]
                 shown[key] = convert(value) if convert is not None and value is not None else value
         return shown
+
+
+    def dump_many(self, rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        """:meth:`dump` of many stored rows (a bulk write's): a repeated timestamp or date is
+        converted once."""
+        repeating = self.repeating
+        steps = [(key, convert, {} if key in repeating else None) for key, convert in self.dumpers]
+        shown_rows = []
+        for mapping in rows:
+            shown = {}
+            for key, convert, memo in steps:
+                if key in mapping:
+                    value = mapping[key]
+                    if convert is not None and value is not None:
+                        if memo is None:
+                            value = convert(value)
+                        else:
+                            done = memo.get(value, memo)
+                            if done is memo:
+                                done = memo[value] = convert(value)
+                            value = done
+                    shown[key] = value
+            shown_rows.append(shown)
+        return shown_rows
 
 
 def _coercer(field: mm.Field) -> Callable[[Any], Any]:

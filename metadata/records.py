@@ -6,8 +6,9 @@ Every write records an audit entry and queues an after-commit event; nothing her
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from datetime import datetime
+from operator import itemgetter
 from typing import Any
 
 import sqlalchemy as sa
@@ -17,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from crm_platform.core.errors import (
     Conflict, ExpressionError, FieldErrors, NotFound, PermissionDenied, ValidationError, problem,
 )
+from crm_platform.core.bulk import bulk_insert
 from crm_platform.core.events import RECORD_CREATED, RECORD_DELETED, RECORD_UPDATED, STAGE_CHANGED
 from crm_platform.core.permissions import AccessPolicy, access_policy
 from crm_platform.core.session import TenantSession, utcnow
@@ -24,8 +26,8 @@ from crm_platform.core.tables import users
 
 from .definitions import label_text
 from .fast_load import SLOW
+from .field_types import fits_limit
 from .field_errors import code_of, flat_messages
-from .field_types import fits_column
 from .model import WRITABLE_SYSTEM_FIELDS, ObjectModel, TenantModel, load_model
 from .query import ListQuery, list_records, parse_list_arguments, where_clause
 from .tables import autonumber_counters, stage_history
@@ -50,6 +52,8 @@ LEAVE_STAGE = stage_history.update().where(
     stage_history.c.object == sa.bindparam("_object"), stage_history.c.record_id == sa.bindparam("_record"),
     stage_history.c.left_at.is_(None),
 )
+#: The type of ``dict.keys()``: a set-like view that needs no copy for membership tests.
+_KEYS = type({}.keys())
 AUTONUMBER_TOKEN = re.compile(r"\{(0+|YYYY|YY|MM|DD)\}")
 
 
@@ -79,6 +83,9 @@ class RecordService:
         #: While :meth:`create_many` prepares rows: each row's reference checks, one entry per
         #: row in order, run together before the rows are inserted (see :meth:`_settle_references`).
         self._deferred_references: list[tuple[ObjectModel, list[tuple[str, str, str | None, Any]]]] | None = None
+        #: Per object, the keys a record may carry without a closer look (see _refuse_keys), with
+        #: the compiled object and the reader's policy they were computed from.
+        self._plain_keys: dict[str, tuple[ObjectModel, AccessPolicy, frozenset[str]]] = {}
 
     @property
     def model(self) -> TenantModel:
@@ -194,7 +201,8 @@ class RecordService:
         model = self.object(object_name)
         scope = self.policy.require(model.name, "create")
         values = self._prepare_create(model, scope, data, utcnow())
-        values["id"] = self._execute_unique(model, model.insert_statement, values, lambda r: r.inserted_primary_key[0])
+        values["id"] = self._execute_unique(
+            model, lambda: self.conn.execute(model.insert_statement, values).inserted_primary_key[0])
         return self._created(model, values)
 
     def create_many(self, object_name: str, rows: Iterable[Any], batch_size: int = 500) -> list[dict[str, Any]]:
@@ -204,12 +212,22 @@ class RecordService:
         (``rows[12]``); the caller's unit of work then rolls back the rows already inserted.
         """
         model = self.object(object_name)
+        present = self.policy.present
+        return [present(model.name, record) for record in self._create_batches(model, rows, batch_size, True)]
+
+    def insert_many(self, object_name: str, rows: Iterable[Any], batch_size: int = 500) -> int:
+        """:meth:`create_many` for callers that only count the records (imports): the same checks,
+        audit entries and events, without answering a copy of every record."""
+        return sum(1 for _ in self._create_batches(self.object(object_name), rows, batch_size, False))
+
+    def _create_batches(self, model: ObjectModel, rows: Iterable[Any], batch_size: int,
+                        answer: bool) -> Iterator[dict[str, Any]]:
+        """Validate and insert; yields the JSON form of each record (with ``answer``) or its id."""
         scope = self.policy.require(model.name, "create")
         now = utcnow()
-        created: list[dict[str, Any]] = []
         batch: list[dict[str, Any]] = []
         seen: dict[str, set[Any]] = {name: set() for name in model.unique}
-        statement = model.table.insert()
+        first = 0
         outer, self._deferred_references = self._deferred_references, []
         try:
             for index, data in enumerate(rows):
@@ -223,52 +241,64 @@ class RecordService:
                                                problems={name: [problem("duplicate_in_batch", value=values[name])]})
                             seen[name].add(values[name])
                 except (ValidationError, Conflict, PermissionDenied) as exc:
-                    self._settle_references(len(created))  # one by one, an earlier check would have failed first
+                    self._settle_references(first)  # one by one, an earlier check would have failed first
                     raise exc.rekeyed(f"rows[{index}]: {exc.message}", f"rows[{index}].") from None
                 batch.append(values)
                 if len(batch) >= batch_size:
-                    self._settle_references(len(created))
-                    created.extend(self._insert_batch(model, statement, batch))
-                    batch = []
+                    self._settle_references(first)
+                    yield from self._insert_batch(model, batch, first, now, answer)
+                    first, batch = index + 1, []
             if batch:
-                self._settle_references(len(created))
-                created.extend(self._insert_batch(model, statement, batch))
+                self._settle_references(first)
+                yield from self._insert_batch(model, batch, first, now, answer)
         finally:
             self._deferred_references = outer
-        return created
 
-    def _insert_batch(self, model: ObjectModel, statement: Any, batch: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """One executemany without RETURNING (psycopg pipelines it and keeps one prepared
-        statement; a multi-row VALUES ... RETURNING is re-parsed per batch)."""
-        columns = set().union(*batch)
-        width = len(columns)
-        if all(len(values) == width for values in batch):  # the usual case: every row has every key
-            rows = batch
-        else:
-            rows = [{column: values.get(column) for column in columns} for values in batch]
+    def _insert_batch(self, model: ObjectModel, batch: list[dict[str, Any]], first: int, now: datetime,
+                      answer: bool) -> list[Any]:
+        """Insert at the driver level (COPY on PostgreSQL, an executemany of tuples on SQLite; see
+        :mod:`crm_platform.core.bulk`), then queue one audit row per record, its JSON serialized
+        once, and the batch's created events, built only if something listens."""
+        columns = [name for name in model.columns if name != "id" and any(name in values for values in batch)]
         dialect = self.session.dialect
         if dialect == "postgresql":
-            for row, values, record_id in zip(rows, batch, self._allocate_ids(model, len(rows))):
-                row["id"] = values["id"] = record_id
-            self._execute_unique(model, statement, rows, lambda r: None)
+            for values, record_id in zip(batch, self._allocate_ids(model, len(batch))):
+                values["id"] = record_id
+            columns.insert(0, "id")
+        rows = _column_rows(batch, columns)
+        if dialect == "postgresql":
+            inserter = bulk_insert(self.conn, self.session.cache, model.table, columns)
+            self._execute_unique(model, lambda: inserter.insert(self.conn, rows), batch, first)
         elif dialect == "sqlite":
+            inserter = bulk_insert(self.conn, self.session.cache, model.table, columns)
+
+            def insert() -> int:
+                inserter.insert(self.conn, rows)
+                return self.conn.exec_driver_sql("SELECT last_insert_rowid()").scalar_one()
+
             # The unit of work holds the write lock (BEGIN IMMEDIATE) and a new rowid is the
             # largest plus one (ids never reach 2**63 - 1, where SQLite would pick at random), so
             # the batch took the ids up to the last one inserted.
-            last = self._execute_unique(model, statement, rows, lambda r: self.conn.exec_driver_sql(
-                "SELECT last_insert_rowid()").scalar_one())
+            last = self._execute_unique(model, insert, batch, first)
             for record_id, values in enumerate(batch, last - len(batch) + 1):
                 values["id"] = record_id
         else:  # any other database: the ids as the insert answers them
-            returning = statement.returning(model.table.c.id, sort_by_parameter_order=True)
-            ids = self._execute_unique(model, returning, rows, lambda r: r.scalars().all())
+            returning = model.table.insert().returning(model.table.c.id, sort_by_parameter_order=True)
+            parameters = [dict(zip(columns, row)) for row in rows]
+            ids = self._execute_unique(model, lambda: self.conn.execute(returning, parameters).scalars().all(),
+                                       batch, first)
             for values, record_id in zip(batch, ids):
                 values["id"] = record_id
-        stages: list[dict[str, Any]] = []
-        created = [self._created(model, values, stages) for values in batch]
-        if stages:
-            self.conn.execute(stage_history.insert(), stages)
-        return created
+        if model.has_pipeline:
+            entered = [self._stage_row(model.name, values["id"], None, values["stage"], now)
+                       for values in batch if values.get("stage")]
+            if entered:
+                self.conn.execute(stage_history.insert(), entered)
+        ids = [values["id"] for values in batch]
+        self.session.audit_serialized("record.create", model.name, zip(ids, model.record_json.texts(batch)), now)
+        records = model.dump_many(batch) if answer else None
+        self.session.publish_batch(RECORD_CREATED, model.name, batch, model.dump, records)
+        return records if records is not None else ids
 
     def _allocate_ids(self, model: ObjectModel, count: int) -> list[int]:
         """``count`` fresh ids from the table's sequence, in one query (safe under concurrency)."""
@@ -301,17 +331,12 @@ class RecordService:
         self._compute_formulas(model, values)
         return values
 
-    def _created(self, model: ObjectModel, values: dict[str, Any],
-                 stages: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-        """Bookkeeping once a record exists: stage history, audit, event. With ``stages`` the
-        stage history row is added there, for the caller to insert with the others of a batch."""
+    def _created(self, model: ObjectModel, values: dict[str, Any]) -> dict[str, Any]:
+        """Bookkeeping once a record exists: stage history, audit, event."""
         record_id = values["id"]
         record = model.dump(values)
         if model.has_pipeline and values.get("stage"):
-            if stages is None:
-                self._enter_stage(model.name, record_id, None, values["stage"], values["created_at"])
-            else:
-                stages.append(self._stage_row(model.name, record_id, None, values["stage"], values["created_at"]))
+            self._enter_stage(model.name, record_id, None, values["stage"], values["created_at"])
         self.session.audit("record.create", object=model.name, record_id=record_id, after=record)
         self.session.publish(RECORD_CREATED, object=model.name, record_id=record_id, record=record, values=values)
         return self.policy.present(model.name, record)
@@ -362,10 +387,8 @@ class RecordService:
             return model.dump(current)
         now = utcnow()
         changed.update(updated_at=now, updated_by=self.session.actor.user_id, version=current["version"] + 1)
-        rowcount = self._execute_unique(
-            model, model.update_statement, {**changed, "_id": current["id"], "_version": current["version"]},
-            lambda r: r.rowcount,
-        )
+        parameters = {**changed, "_id": current["id"], "_version": current["version"]}
+        rowcount = self._execute_unique(model, lambda: self.conn.execute(model.update_statement, parameters).rowcount)
         if rowcount != 1:
             raise Conflict(f"{model.name} {current['id']} was changed concurrently; reload it and try again",
                            reason="changed_concurrently", params={"object": model.name, "id": current["id"]})
@@ -417,11 +440,39 @@ class RecordService:
         if not isinstance(data, dict):
             raise ValidationError("a record must be a JSON object", {"record": ["expected a JSON object"]},
                                   problems={"record": [problem("not_an_object")]})
+        policy = self.policy
+        known = self._plain_keys.get(model.name)
+        if known is None or known[0] is not model or known[1] is not policy:  # compiled again since
+            known = self._plain_keys[model.name] = (
+                model, policy, model.writable_keys - READ_ONLY_SYSTEM_FIELDS - policy.unwritable(model.name))
+        if not data.keys() <= known[2]:
+            self._refuse_keys(model, data)
+        if "stage" in data and not model.has_pipeline:
+            raise ValidationError(f"{model.name} has no pipeline", {"stage": [f"{model.name} has no pipeline"]},
+                                  problems={"stage": [problem("no_pipeline", object=model.name)]})
+        # The schema's own fields, driven directly: Schema.load's bookkeeping costs more than
+        # the validation itself on this hot path, and every field-level message is kept.
+        fast = model.fast_converters
+        values: dict[str, Any] = {}
+        slow = []
+        for key, value in data.items():
+            convert = fast.get(key)
+            if convert is not None:
+                converted = convert(value)
+                if converted is not SLOW:
+                    values[key] = converted
+                    continue
+            slow.append(key)
+        if slow:
+            self._load_slowly(model, data, slow, values)
+        return values
+
+    def _refuse_keys(self, model: ObjectModel, data: dict[str, Any]) -> None:
+        """Raise for the keys of ``data`` this writer may not write (unknown keys are left to
+        the field checks, which name them)."""
         denied = FieldErrors()
         unwritable = self.policy.unwritable(model.name)
-        keys = data.keys()
-        plain = keys <= model.writable_keys and keys.isdisjoint(READ_ONLY_SYSTEM_FIELDS) and keys.isdisjoint(unwritable)
-        for key in () if plain else data:
+        for key in data:
             if key in READ_ONLY_SYSTEM_FIELDS:
                 denied.add(key, "system field; it cannot be written", "system_field")
             elif key in model.fields and model.fields[key].computed:
@@ -434,35 +485,24 @@ class RecordService:
                 "read-only fields: " + ", ".join(f"{k} ({v[0]})" for k, v in denied.details.items()), denied.details,
                 reason="read_only_fields", params={"fields": list(denied.details)}, problems=denied.problems,
             )
-        if "stage" in data and not model.has_pipeline:
-            raise ValidationError(f"{model.name} has no pipeline", {"stage": [f"{model.name} has no pipeline"]},
-                                  problems={"stage": [problem("no_pipeline", object=model.name)]})
-        # The schema's own fields, driven directly: Schema.load's bookkeeping costs more than
-        # the validation itself on this hot path, and every field-level message is kept.
+
+    def _load_slowly(self, model: ObjectModel, data: dict[str, Any], keys: list[str], values: dict[str, Any]) -> None:
+        """The values the quick converters left, through the marshmallow fields: their messages."""
         fields = model.record_fields
-        fast = model.fast_converters
-        values: dict[str, Any] = {}
         errors = FieldErrors()
-        for key, value in data.items():
-            convert = fast.get(key)
-            if convert is not None:
-                converted = convert(value)
-                if converted is not SLOW:
-                    values[key] = converted
-                    continue
+        for key in keys:
             field = fields.get(key)
             if field is None:
                 errors.add(key, "unknown field", "unknown_field")
                 continue
             try:
-                values[key] = field.deserialize(value)
+                values[key] = field.deserialize(data[key])
             except MarshmallowError as exc:
                 for message in flat_messages(exc.messages):
                     code, params = code_of(message)
                     errors.add(key, str(message), code, **params)
         if errors:
             raise _invalid(model, errors)
-        return values
 
     def _check_owner(self, model: ObjectModel, scope: str, owner_id: Any, action: str) -> None:
         if isinstance(owner_id, int) and not isinstance(owner_id, bool) and not self.policy.covers(self.session, scope, owner_id):
@@ -476,7 +516,8 @@ class RecordService:
     def _validate_values(
         self, model: ObjectModel, values: Mapping[str, Any], changed: Iterable[str], record_id: int | None
     ) -> None:
-        changed = set(changed)
+        if not isinstance(changed, (set, frozenset, _KEYS)):
+            changed = set(changed)
         errors = FieldErrors()
         for name in model.required:
             if (record_id is None or name in changed) and _is_empty(values.get(name)):
@@ -506,9 +547,9 @@ class RecordService:
         self._check_references(model, values, changed)
         self._check_unique(model, values, changed, record_id)
 
-    def _check_references(self, model: ObjectModel, values: Mapping[str, Any], changed: set[str]) -> None:
+    def _check_references(self, model: ObjectModel, values: Mapping[str, Any], changed: Collection[str]) -> None:
         checks: list[tuple[str, str, str | None, Any]] = []
-        for name, ftype, target in [*((fd.name, fd.type, fd.target) for fd in model.lookups), ("owner_id", "user", None)]:
+        for name, ftype, target in model.reference_checks:
             value = values.get(name)
             if name not in changed or value is None or (ftype == "user" and value == self.session.actor.user_id):
                 continue  # the acting user exists
@@ -545,7 +586,8 @@ class RecordService:
                 exc = _invalid(model, errors)
                 raise exc.rekeyed(f"rows[{index}]: {exc.message}", f"rows[{index}].")
 
-    def _check_unique(self, model: ObjectModel, values: Mapping[str, Any], changed: set[str], record_id: int | None) -> None:
+    def _check_unique(self, model: ObjectModel, values: Mapping[str, Any], changed: Collection[str],
+                      record_id: int | None) -> None:
         for name in model.unique:
             value = values.get(name)
             if name not in changed or value is None:
@@ -563,20 +605,24 @@ class RecordService:
                     problems={name: [problem("unique", object=model.name, id=existing, value=value)]},
                 )
 
-    def _execute_unique(self, model: ObjectModel, statement: Any, parameters: Any, read: Callable[[Any], Any]) -> Any:
-        """Run a write and ``read`` its result; a unique index that fires (a concurrent duplicate)
-        becomes a clear 409. The result is read inside the guarding savepoint: SQLite refuses to
-        release a savepoint while a RETURNING cursor is still open. SQLite undoes a single failed
-        statement by itself and the transaction goes on, so one row needs no savepoint there; an
-        executemany (several rows) does, or the rows before the failing one would stay."""
+    def _execute_unique(self, model: ObjectModel, write: Callable[[], Any], batch: list[dict[str, Any]] | None = None,
+                        first: int = 0) -> Any:
+        """Run ``write`` (which reads its own result); a unique index that fires (a concurrent
+        duplicate) becomes a clear 409, naming the row of ``batch`` that collided when it can be
+        found. The result is read inside the guarding savepoint: SQLite refuses to release a
+        savepoint while a RETURNING cursor is still open. SQLite undoes a single failed statement
+        by itself and the transaction goes on, so a one-row write (no ``batch``) needs no savepoint
+        there; a batch does, or the rows before the failing one would stay."""
         if not model.unique and not model.autonumbers:
-            return read(self.conn.execute(statement, parameters))
+            return write()
         try:
-            if isinstance(parameters, dict) and self.session.dialect == "sqlite":
-                return read(self.conn.execute(statement, parameters))
+            if batch is None and self.session.dialect == "sqlite":
+                return write()
             with self.conn.begin_nested():
-                return read(self.conn.execute(statement, parameters))
+                return write()
         except IntegrityError:
+            if batch is not None:
+                self._name_collision(model, batch, first)
             raise Conflict(
                 f"a {model.name} with the same unique value was saved at the same time; try again",
                 {name: ["must be unique"] for name in model.unique},
@@ -584,14 +630,36 @@ class RecordService:
                 problems={name: [problem("unique_race")] for name in model.unique},
             ) from None
 
+    def _name_collision(self, model: ObjectModel, batch: list[dict[str, Any]], first: int) -> None:
+        """Raise the :class:`Conflict` of the first row of a failed batch insert whose unique value
+        another record now holds (the savepoint is rolled back: only committed records answer)."""
+        for name in model.unique:
+            wanted = {values[name] for values in batch if values.get(name) is not None}
+            if not wanted:
+                continue
+            column = model.table.c[name]
+            taken = dict(self.conn.execute(sa.select(column, model.table.c.id).where(column.in_(wanted))).all())
+            for offset, values in enumerate(batch):
+                value = values.get(name)
+                if value in taken:
+                    index = first + offset
+                    raise Conflict(
+                        f"rows[{index}]: {name} must be unique: {model.name} {taken[value]} already has {value!r}",
+                        {f"rows[{index}].{name}": [f"already used by {model.name} {taken[value]}"]},
+                        reason="not_unique",
+                        params={"object": model.name, "field": name, "value": value, "id": taken[value]},
+                        problems={f"rows[{index}].{name}": [problem("unique", object=model.name, id=taken[value],
+                                                                     value=value)]},
+                    )
+
     def _compute_formulas(self, model: ObjectModel, values: dict[str, Any]) -> None:
-        for name, formula in model.formulas:
+        for name, formula, limit in model.formula_limits:
             try:
-                values[name] = formula.evaluate(values)
+                value = values[name] = formula.evaluate(values)
             except ExpressionError as exc:
                 raise ValidationError(f"formula {name!r}: {exc.message}", {name: [exc.message]},
                                       problems={name: [problem("formula_failed", error=exc.message)]}) from None
-            if not fits_column(formula.result_type, model.fields[name], values[name]):
+            if not fits_limit(limit, value):
                 message = f"the formula's result {values[name]} is out of the range a {formula.result_type} can store"
                 raise ValidationError(f"formula {name!r}: {message}", {name: [message]},
                                       problems={name: [problem("formula_out_of_range", value=values[name],
@@ -634,6 +702,18 @@ class RecordService:
                     self._delete_row(other, other_row, seen)
                 else:
                     self._update_row(other, other_row, {field_name: None})
+
+
+def _column_rows(batch: list[dict[str, Any]], columns: list[str]) -> list[list[Any]]:
+    """Each record's values in the order of ``columns`` (None where a record has none)."""
+    complete = itemgetter(*columns)  # every system column is there: never a single column
+    rows = []
+    for values in batch:
+        try:
+            rows.append(list(complete(values)) if len(values) == len(columns) else [values.get(c) for c in columns])
+        except KeyError:  # as many keys as columns, not the same ones
+            rows.append([values.get(c) for c in columns])
+    return rows
 
 
 def model_json(value: Any) -> Any:

@@ -141,11 +141,14 @@ def event_payload(event: Event) -> dict[str, Any]:
 
 def before_commit(session: TenantSession) -> None:
     """Session hook: turn this unit of work's record events into rule runs and scheduled jobs."""
-    events = [e for e in session.events if e.type in RECORD_EVENTS and e.object and not e.extra.get("handled")]
-    if not events:
+    if not session.events:
         return
     by_object = active_rules(session)
-    if not by_object or not any(e.object in by_object for e in events):
+    if not by_object:
+        return
+    # Only the events of objects with rules are built (a bulk write queues its events unbuilt).
+    events = [e for e in session.events.select(RECORD_EVENTS, by_object) if not e.extra.get("handled")]
+    if not events:
         return
     model = load_model(session)
     now = utcnow()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -44,6 +44,80 @@ class Event:
     previous_values: dict[str, Any] | None = field(default=None, compare=False, repr=False)
 
 
+class EventBatch:
+    """The events of one bulk write (many records, one type and object), described compactly: each
+    becomes an :class:`Event` only when something reads it, and then the same one every time."""
+
+    def __init__(self, event_type: str, tenant: str, object: str, actor_id: int | None, depth: int,
+                 values: Sequence[dict[str, Any]], describe: Callable[[dict[str, Any]], dict[str, Any]],
+                 records: Sequence[dict[str, Any]] | None = None) -> None:
+        self.type, self.tenant, self.object, self.actor_id, self.depth = event_type, tenant, object, actor_id, depth
+        #: The records' stored values (with their ids) and, when already made, their JSON form.
+        self.values, self.records, self.describe = values, records, describe
+        self.occurred_at = datetime.now(timezone.utc)
+        self._events: list[Event] | None = None
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def events(self) -> list[Event]:
+        if self._events is None:
+            records = self.records if self.records is not None else [self.describe(v) for v in self.values]
+            self._events = [
+                Event(type=self.type, tenant=self.tenant, object=self.object, record_id=values["id"], record=record,
+                      actor_id=self.actor_id, depth=self.depth, occurred_at=self.occurred_at, values=values)
+                for values, record in zip(self.values, records)
+            ]
+        return self._events
+
+
+class EventQueue:
+    """A unit of work's events in the order they happened; iterating yields :class:`Event` objects.
+
+    :meth:`select` skips whole batches nobody asks for, so a bulk write that no subscriber or rule
+    listens to never builds its per-record events.
+    """
+
+    def __init__(self) -> None:
+        self._entries: list[Event | EventBatch] = []
+
+    def append(self, event: Event) -> None:
+        self._entries.append(event)
+
+    def add_batch(self, batch: EventBatch) -> None:
+        if len(batch):
+            self._entries.append(batch)
+
+    def __len__(self) -> int:
+        return sum(len(e) if isinstance(e, EventBatch) else 1 for e in self._entries)
+
+    def __bool__(self) -> bool:
+        return bool(self._entries)
+
+    def __iter__(self) -> Iterator[Event]:
+        return self.select()
+
+    def select(self, types: Collection[str] | None = None, objects: Collection[str] | None = None) -> Iterator[Event]:
+        """The events of these types (and objects), in order; None means any."""
+        for entry in self._entries:
+            if (types is not None and entry.type not in types) or (objects is not None and entry.object not in objects):
+                continue
+            if isinstance(entry, EventBatch):
+                yield from entry.events()
+            else:
+                yield entry
+
+    def position(self) -> int:
+        """A point in the queue to come back to with :meth:`truncate`."""
+        return len(self._entries)
+
+    def truncate(self, position: int) -> None:
+        del self._entries[position:]
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+
 Handler = Callable[[Event], None]
 BatchHandler = Callable[[Sequence[Event]], None]
 
@@ -68,11 +142,18 @@ class EventBus:
     def has_subscribers(self) -> bool:
         return any(self._handlers.values()) or bool(self._batch_handlers)
 
-    def dispatch(self, events: Sequence[Event]) -> None:
+    def dispatch(self, events: Sequence[Event] | EventQueue) -> None:
         if not events:
             return
-        for batch_handler in self._batch_handlers:
-            batch_handler(events)
+        if self._batch_handlers:
+            listed = list(events)
+            for batch_handler in self._batch_handlers:
+                batch_handler(listed)
+        wanted = {event_type for event_type, handlers in self._handlers.items() if handlers}
+        if not wanted:
+            return
+        if isinstance(events, EventQueue):  # batches of events nobody listens to stay unbuilt
+            events = events.select(None if "*" in wanted else wanted)
         for event in events:
             for handler in (*self._handlers.get(event.type, ()), *self._handlers.get("*", ())):
                 handler(event)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -12,7 +12,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from . import tables
-from .events import Event
+from .bulk import bulk_insert
+from .database import dumps
+from .events import Event, EventBatch, EventQueue
 
 if TYPE_CHECKING:
     from .platform import Platform
@@ -48,6 +50,9 @@ BEFORE_COMMIT_HOOK = "session.before_commit"
 #: Audit entries are written in batches of this size inside the transaction (outside savepoints),
 #: so a long unit of work does not hold every entry, for the cyclic GC to walk, until commit.
 AUDIT_BATCH = 500
+#: The audit table's columns in the order a queued entry holds them; before and after are JSON text.
+AUDIT_COLUMNS = ("at", "user_id", "user_email", "action", "object", "record_id", "before", "after")
+AuditRow = tuple[datetime, "int | None", str, str, "str | None", "int | None", "str | None", "str | None"]
 
 
 def utcnow() -> datetime:
@@ -62,8 +67,10 @@ class TenantSession:
     tenant: str
     actor: Actor
     conn: Connection
-    events: list[Event] = field(default_factory=list)
-    audit_entries: list[dict[str, Any]] = field(default_factory=list)
+    events: EventQueue = field(default_factory=EventQueue)
+    #: Queued audit rows (see :data:`AUDIT_COLUMNS`), serialized when queued: what is audited is
+    #: the state at that moment, and the flush hands them to the driver as they are.
+    audit_entries: list[AuditRow] = field(default_factory=list)
     after_commit_callbacks: list[Callable[[], None]] = field(default_factory=list)
     #: Values cached for the life of this transaction (compiled metadata, lookups).
     cache: dict[str, Any] = field(default_factory=dict)
@@ -86,6 +93,14 @@ class TenantSession:
             Event(type=event_type, tenant=self.tenant, actor_id=self.actor.user_id, depth=self.depth, **fields)
         )
 
+    def publish_batch(self, event_type: str, object: str, values: Sequence[dict[str, Any]],
+                      describe: Callable[[dict[str, Any]], dict[str, Any]],
+                      records: Sequence[dict[str, Any]] | None = None) -> None:
+        """One event per record of a bulk write (``values`` carry the ids), built only when read:
+        ``describe`` turns stored values into the JSON ``record``, unless ``records`` has them."""
+        self.events.add_batch(EventBatch(event_type, self.tenant, object, self.actor.user_id, self.depth, values,
+                                         describe, records))
+
     def audit(
         self,
         action: str,
@@ -95,18 +110,20 @@ class TenantSession:
         before: dict[str, Any] | None = None,
         after: dict[str, Any] | None = None,
     ) -> None:
-        self.audit_entries.append(
-            {
-                "at": utcnow(),
-                "user_id": self.actor.user_id,
-                "user_email": self.actor.email,
-                "action": action,
-                "object": object,
-                "record_id": record_id,
-                "before": before,
-                "after": after,
-            }
-        )
+        self.audit_entries.append((
+            utcnow(), self.actor.user_id, self.actor.email, action, object, record_id,
+            None if before is None else dumps(before), None if after is None else dumps(after),
+        ))
+        self._maybe_flush_audit()
+
+    def audit_serialized(self, action: str, object: str, entries: Iterable[tuple[int, str]], at: datetime) -> None:
+        """Audit entries of a bulk write, one per record: (record id, ``after`` already as JSON text)."""
+        user_id, email = self.actor.user_id, self.actor.email
+        self.audit_entries.extend([(at, user_id, email, action, object, record_id, None, after)
+                                   for record_id, after in entries])
+        self._maybe_flush_audit()
+
+    def _maybe_flush_audit(self) -> None:
         # Never inside a savepoint: rolling it back would take earlier, kept entries with it.
         if len(self.audit_entries) >= AUDIT_BATCH and not self.conn.in_nested_transaction():
             self.flush_audit()
@@ -134,20 +151,21 @@ class TenantSession:
 
     def flush_audit(self) -> None:
         if self.audit_entries:
-            self.conn.execute(tables.audit_log.insert(), self.audit_entries)
+            inserter = bulk_insert(self.conn, self.cache, tables.audit_log, AUDIT_COLUMNS, ("before", "after"))
+            inserter.insert(self.conn, [list(entry) for entry in self.audit_entries])
             self.audit_flushed += len(self.audit_entries)
             self.audit_entries = []
 
     def mark(self) -> tuple[int, int]:
         """A point to come back to with :meth:`forget_since` when a savepoint opened with it is
         rolled back."""
-        return len(self.events), self.audit_flushed + len(self.audit_entries)
+        return self.events.position(), self.audit_flushed + len(self.audit_entries)
 
     def forget_since(self, mark: tuple[int, int]) -> None:
         """Drop the events and audit entries queued since ``mark``; call it together with rolling
         back the savepoint opened at ``mark`` (which takes the audit rows written since with it)."""
         events, audited = mark
-        del self.events[events:]
+        self.events.truncate(events)
         keep = audited - self.audit_flushed
         if keep >= 0:
             del self.audit_entries[keep:]

@@ -124,3 +124,57 @@ def test_crm_import_command(cli, tmp_path):
     assert "done: 2 created" in result.output
     failed = cli("import", "--tenant", slug, "--object", "member", "--file", str(bad))  # the remembered mapping
     assert failed.exit_code != 0 and "nothing was imported" in failed.output and "积分" in failed.output
+
+
+def imported_ids(api) -> dict[str, int]:
+    return {r["code"]: r["id"] for r in api.get("/records/member").json["data"]}
+
+
+def test_every_imported_record_is_audited_and_on_its_timeline(members):
+    assert send(members, GOOD.encode("utf-8")).json["created"] == 2
+    for code, record_id in imported_ids(members).items():
+        entries = members.get("/audit", query_string={"object": "member", "record": record_id,
+                                                      "action": "record.*"}).json["data"]
+        assert [(e["action"], e["after"]["code"], e["user_email"]) for e in entries] == [
+            ("record.create", code, "admin@example.com")]
+        assert entries[0]["after"] == members.get(f"/records/member/{record_id}").json
+        timeline = members.get(f"/records/member/{record_id}/timeline").json["data"]
+        assert [e["kind"] for e in timeline] == ["created"]
+
+
+def test_rules_on_create_run_for_imported_rows(members):
+    rule = members.post("/rules", json={
+        "name": "big spenders are gold", "object": "member", "trigger": {"type": "on_create"},
+        "condition": {"condition": "AND", "rules": [{"field": "points", "operator": "greater", "value": 100}]},
+        "actions": [{"type": "set_field", "field": "tier", "value": "gold"}]})
+    assert rule.status_code == 201, rule.json
+    rows = "编号,姓名,积分,入会日期,等级\nR1,甲,500,,silver\nR2,乙,5,,silver\n"
+    assert send(members, rows.encode("utf-8")).json["created"] == 2
+    tiers = {r["code"]: r["tier"] for r in members.get("/records/member").json["data"]}
+    assert tiers == {"R1": "gold", "R2": "silver"}
+
+
+def test_subscribers_see_each_imported_record(members, platform):
+    seen = []
+
+    def watch(event):
+        seen.append((event.object, event.record_id, event.record["code"]))
+
+    platform.events.subscribe("record.created", watch)
+    try:
+        assert send(members, GOOD.encode("utf-8")).json["created"] == 2
+    finally:
+        platform.events.unsubscribe("record.created", watch)
+    assert sorted(seen) == sorted(("member", i, code) for code, i in imported_ids(members).items())
+
+
+def test_merging_imported_records_can_be_undone(members):
+    send(members, GOOD.encode("utf-8"))
+    ids = imported_ids(members)
+    merged = members.post("/records/member/merge", json={"survivor": ids["M1"], "ids": [ids["M2"]],
+                                                          "values": {"points": 200}})
+    assert merged.status_code == 200, merged.json
+    undone = members.post(f"/records/member/merge/{merged.json['audit_id']}/undo")
+    assert undone.status_code == 200, undone.json
+    assert members.get(f"/records/member/{ids['M2']}").json["full_name"] == "李雷"
+    assert members.get(f"/records/member/{ids['M1']}").json["points"] == 120

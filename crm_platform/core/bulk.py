@@ -1,0 +1,127 @@
+"""Driver-level inserts for bulk writes: COPY on PostgreSQL, an executemany of plain tuples on SQLite.
+
+SQLAlchemy's executemany builds a parameter dict per row and runs each column's bind processor on
+each value; for a bulk load that costs more than the database's own work. Here the statement is
+compiled once, each column's bind processor is looked up once, and a value repeated down a column
+(the batch's timestamps, booleans, dates) is processed once per batch. The rows go through the
+unit of work's own connection, so they belong to its transaction and savepoints.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from datetime import date, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+#: Column types whose values repeat down a bulk load: their processed form is remembered per batch.
+_REPEATING = (bool, date, datetime)
+
+
+class BulkInsert:
+    """Inserts rows given as lists of values in the order of ``columns`` into ``table``.
+
+    ``preserialized`` names columns whose values are already in the driver's form (JSON text):
+    their type's bind processor is skipped. A unique index that fires raises
+    :class:`sqlalchemy.exc.IntegrityError`, as a Core insert would.
+    """
+
+    def __init__(self, conn: Connection, table: sa.Table, columns: Sequence[str],
+                 preserialized: Iterable[str] = ()) -> None:
+        dialect = conn.dialect
+        self.dialect = dialect.name
+        self.table = table
+        self.columns = tuple(columns)
+        skipped = set(preserialized)
+        self._processing: list[tuple[int, Callable[[Any], Any], bool]] = []
+        for position, name in enumerate(self.columns):
+            column_type = table.c[name].type
+            process = None if name in skipped else column_type.dialect_impl(dialect).bind_processor(dialect)
+            if process is not None:
+                self._processing.append((position, process, issubclass(_python_type(column_type), _REPEATING)))
+        if self.dialect == "postgresql":
+            from psycopg import sql
+
+            schema = conn.get_execution_options().get("schema_translate_map", {}).get(table.schema, table.schema)
+            target = sql.Identifier(schema, table.name) if schema else sql.Identifier(table.name)
+            self._copy = sql.SQL("COPY {} ({}) FROM STDIN").format(
+                target, sql.SQL(", ").join(map(sql.Identifier, self.columns)))
+        elif self.dialect == "sqlite":
+            compiled = table.insert().compile(dialect=dialect, column_keys=list(self.columns))
+            order = compiled.positiontup or []
+            if sorted(order) != sorted(self.columns):  # pragma: no cover - a default SQL expression
+                raise ValueError(f"cannot bulk insert {table.name}: the statement takes {order}")
+            self._sql = compiled.string
+            self._order = [self.columns.index(name) for name in order]
+        else:
+            self._statement = table.insert()
+
+    def insert(self, conn: Connection, rows: list[list[Any]]) -> None:
+        """Insert ``rows`` (each a list, processed in place) through ``conn``."""
+        if not rows:
+            return
+        self._process(rows)
+        if self.dialect not in ("postgresql", "sqlite"):
+            conn.execute(self._statement, [dict(zip(self.columns, row)) for row in rows])
+            return
+        driver = conn.connection.driver_connection
+        dbapi = conn.dialect.loaded_dbapi
+        try:
+            if self.dialect == "postgresql":
+                with driver.cursor() as cursor, cursor.copy(self._copy) as copy:
+                    write = copy.write_row
+                    for row in rows:
+                        write(row)
+            else:
+                order = self._order
+                if order != list(range(len(order))):
+                    rows = [[row[i] for i in order] for row in rows]
+                cursor = driver.cursor()
+                try:
+                    cursor.executemany(self._sql, rows)
+                finally:
+                    cursor.close()
+        except dbapi.Error as exc:  # as SQLAlchemy would raise it (IntegrityError for a unique index)
+            statement = self._copy.as_string(driver) if self.dialect == "postgresql" else self._sql
+            raise sa.exc.DBAPIError.instance(statement, None, exc, dbapi.Error) from exc
+
+    def _process(self, rows: list[list[Any]]) -> None:
+        for position, process, repeating in self._processing:
+            if repeating:
+                memo: dict[Any, Any] = {}
+                for row in rows:
+                    value = row[position]
+                    if value is not None:
+                        done = memo.get(value, memo)
+                        if done is memo:
+                            done = memo[value] = process(value)
+                        row[position] = done
+            else:
+                for row in rows:
+                    value = row[position]
+                    if value is not None:
+                        row[position] = process(value)
+
+
+def _python_type(column_type: sa.types.TypeEngine[Any]) -> type:
+    """The Python type of a column's values (a TypeDecorator's is its implementation's)."""
+    try:
+        return getattr(column_type, "impl_instance", column_type).python_type
+    except NotImplementedError:
+        return object
+
+
+def bulk_insert(conn: Connection, cache: dict[str, Any], table: sa.Table, columns: Sequence[str],
+                preserialized: Iterable[str] = ()) -> BulkInsert:
+    """The :class:`BulkInsert` for these columns, built once per unit of work (``cache``)."""
+    inserters = cache.setdefault("bulk_insert", {})
+    key = (table, tuple(columns))
+    inserter = inserters.get(key)
+    if inserter is None:
+        inserter = inserters[key] = BulkInsert(conn, table, columns, preserialized)
+    return inserter
+
+
+__all__ = ["BulkInsert", "bulk_insert"]
