@@ -21,7 +21,8 @@ from metadata.reports import list_reports
 
 from .i18n import label
 from .meta import field_label, object_label, option_label, stage_label
-from .ui import UIView, policy_of, render_error, ui_session
+from .messages import design_problems
+from .ui import UIView, context_of, flash_error, policy_of, render_error, ui_session
 
 CHARTS = {"": lazy_gettext("Default"), "bar": lazy_gettext("Bar"),
           "horizontal_bar": lazy_gettext("Horizontal bar"), "line": lazy_gettext("Line"), "pie": lazy_gettext("Pie"),
@@ -95,11 +96,6 @@ def _kept_title(title: str, original: str) -> Any:
     except ValueError:
         return title
     return before if isinstance(before, dict) and label(before) == title else title
-
-
-def _problems(exc: CRMError) -> dict[str, list[str]]:
-    details = getattr(exc, "details", None) or {}
-    return {key: list(messages) for key, messages in details.items()} or {"": [exc.message]}
 
 
 #: Series names of the built-in reports, shown in the reader's language.
@@ -215,7 +211,7 @@ class DashboardsView(UIView):
                     saved = (dashboards.update_dashboard(session, dashboard_id, document) if dashboard_id
                              else dashboards.create_dashboard(session, document))
             except CRMError as exc:
-                problems = _problems(exc)
+                problems = design_problems(exc, context_of(exc))
             else:
                 flash(_("Dashboard saved."), "success")
                 return redirect(url_for(".show", dashboard_id=saved["id"]))
@@ -252,7 +248,7 @@ class DashboardsView(UIView):
             with ui_session(write=True) as session:
                 dashboards.delete_dashboard(session, dashboard_id)
         except CRMError as exc:
-            flash(exc.message, "danger")
+            flash_error(exc)
             return redirect(url_for(".show", dashboard_id=dashboard_id))
         flash(_("Dashboard deleted."), "success")
         return redirect(url_for(".index"))

@@ -25,6 +25,7 @@ FIELD_MESSAGES: Mapping[str, Any] = {
     "computed_field": lazy_gettext("Computed by the platform; it cannot be changed."),
     "not_writable": lazy_gettext("You may not change this field."),
     "no_pipeline": lazy_gettext("This object has no pipeline."),
+    "report_not_found": lazy_gettext("Report #%(id)s does not exist."),
     "not_an_object": lazy_gettext("Not a record."),
     "not_integer": lazy_gettext("Not a whole number."),
     "not_number": lazy_gettext("Not a number."),

@@ -19,7 +19,7 @@ from metadata import load_model
 from .design_objects import _problems, bilingual, label_parts, require_customize
 from .i18n import label
 from .meta import object_label
-from .ui import policy_of, render_error, ui_session
+from .ui import flash_error, policy_of, render_error, ui_session
 
 ACTION_LABELS = {"read": lazy_gettext("Read"), "create": lazy_gettext("Create"), "update": lazy_gettext("Edit"),
                  "delete": lazy_gettext("Delete"), "export": lazy_gettext("Export")}
@@ -65,7 +65,7 @@ class SecurityMixin:
                     put_role(session, {"name": name, "label": bilingual("label", request.form) or name,
                                        "permissions": {}, "field_access": {}})
             except CRMError as exc:
-                flash(exc.message, "danger")
+                flash_error(exc)
                 return redirect(url_for(".roles"))
             return redirect(url_for(".role_edit", role=name))
         with ui_session() as session:

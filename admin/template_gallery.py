@@ -14,7 +14,7 @@ from crm_platform.core.errors import CRMError
 
 from .design_objects import require_customize
 from .i18n import label
-from .ui import render_error, ui_session
+from .ui import flash_error, render_error, ui_session
 
 ACTION_LABELS = {"create": lazy_gettext("create"), "update": lazy_gettext("update"), "keep": lazy_gettext("keep"),
                  "conflict": lazy_gettext("conflict"), "delete": lazy_gettext("delete")}
@@ -59,7 +59,7 @@ class TemplatesMixin:
                     require_customize(session)
                     install(session, pack, with_sample_data=sample)
             except CRMError as exc:
-                flash(exc.message, "danger")
+                flash_error(exc)
                 return redirect(url_for(".template_preview", pack=pack, sample=1 if sample else None))
             flash(_("Template %(name)s installed.", name=pack), "success")
             return redirect(url_for(".templates"))

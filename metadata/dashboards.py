@@ -18,11 +18,12 @@ from typing import Any
 import sqlalchemy as sa
 from jsonschema import Draft202012Validator
 
-from crm_platform.core.errors import CRMError, NotFound, PermissionDenied, ValidationError
+from crm_platform.core.errors import CRMError, FieldErrors, NotFound, PermissionDenied, ValidationError
 from crm_platform.core.permissions import AccessPolicy
 from crm_platform.core.session import TenantSession, utcnow
 
 from . import reports
+from .definitions import shape_problem
 from .exporting import neutralize
 from .model import load_model
 from .sql_types import UTCDateTime
@@ -57,7 +58,7 @@ def _validator() -> Draft202012Validator:
 def check_dashboard(session: TenantSession, document: Any) -> dict[str, Any]:
     """The dashboard as stored: shape checked by its JSON Schema, then every widget's report resolved
     as the author (who may only place reports they can see, on objects that exist)."""
-    errors: dict[str, list[str]] = {}
+    errors = FieldErrors()
     for error in sorted(_validator().iter_errors(document), key=lambda e: list(e.absolute_path)):
         parts = list(error.absolute_path)
         if error.validator == "required" and isinstance(error.instance, dict):
@@ -65,22 +66,24 @@ def check_dashboard(session: TenantSession, document: Any) -> dict[str, Any]:
         elif error.validator == "additionalProperties" and isinstance(error.instance, dict):
             parts.append(next(k for k in error.instance if k not in error.schema.get("properties", {})))
         path = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in parts).lstrip(".")
-        errors.setdefault(path or "dashboard", []).append(error.message[:300])
+        coded = shape_problem(error)
+        errors.add(path or "dashboard", error.message[:300], coded["code"], **coded["params"])
     if not errors:
         model = load_model(session)
         for index, widget in enumerate(document.get("widgets", [])):
             reference = widget["report"]
+            key = f"widgets[{index}].report"
             try:
                 if isinstance(reference, int):
                     reports.get_report(session, reference)
                 elif not model.object(reference["object"]).has_pipeline:
-                    errors.setdefault(f"widgets[{index}].report", []).append(
-                        f"{reference['object']} has no pipeline, so it has no {reference['builtin']} report")
+                    errors.add(key, f"{reference['object']} has no pipeline, so it has no {reference['builtin']} report",
+                               "no_pipeline", object=reference["object"])
             except NotFound as exc:
-                errors.setdefault(f"widgets[{index}].report", []).append(exc.message)
+                errors.add(key, exc.message, "report_not_found", id=reference)
     if errors:
-        first, messages = next(iter(errors.items()))
-        raise ValidationError(f"invalid dashboard: {first}: {messages[0]}", errors)
+        first, messages = next(iter(errors.details.items()))
+        raise ValidationError(f"invalid dashboard: {first}: {messages[0]}", errors.details, problems=errors.problems)
     return {
         "name": document["name"],
         "label": document.get("label"),

@@ -112,3 +112,12 @@ def test_private_and_unknown_dashboards_are_404(ui, report, sales, user_client):
     assert "Mine" not in nobody.text("/admin/dashboards/")
     assert nobody.get(f"/admin/dashboards/{board['id']}/").status_code == 404
     assert ui.get("/admin/dashboards/999/").status_code == 404
+
+
+def test_bad_input_is_said_in_chinese(ui, report, sales):
+    ui.post("/lang/zh", {"next": "/admin/"})
+    response = ui.post("/admin/dashboards/new/", editor_form(report["id"], name="", widget_width=["9", "1"]))
+    assert response.status_code == 422
+    page = response.get_data(as_text=True)
+    assert "不能为空" in page and "不能大于 3" in page
+    assert "is too long" not in page and "should be non-empty" not in page and "is greater than" not in page
