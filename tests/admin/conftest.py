@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import re
 from typing import Any
 
@@ -105,3 +106,15 @@ def user_client(app: Any) -> Any:
         return browser
 
     return make
+
+
+@pytest.fixture
+def zh(ui: UIClient, sales: Any) -> UIClient:
+    """The signed-in client with the UI switched to Simplified Chinese."""
+    ui.post("/lang/zh", {"next": "/admin/"})
+    return ui
+
+
+def page_of(response: Any) -> str:
+    """A page's text with HTML entities decoded (quotes in messages arrive escaped)."""
+    return html.unescape(response.get_data(as_text=True))

@@ -4,11 +4,9 @@ approvers, an entry condition not met, no step that applies."""
 
 from __future__ import annotations
 
-import html
-
 import pytest
 
-from .conftest import add_user
+from .conftest import add_user, page_of
 
 
 @pytest.fixture
@@ -17,10 +15,6 @@ def zh(ui, sales):
         "name": "reviewer", "type": "user", "label": {"en": "Reviewer", "zh": "复核人"}}).status_code == 201
     ui.post("/lang/zh", {"next": "/admin/"})
     return ui
-
-
-def page_of(response) -> str:
-    return html.unescape(response.get_data(as_text=True))
 
 
 def submit(zh, sales, process: dict, **values) -> str:

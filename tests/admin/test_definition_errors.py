@@ -11,12 +11,6 @@ import re
 import pytest
 
 
-@pytest.fixture
-def zh(ui, sales):
-    ui.post("/lang/zh", {"next": "/admin/"})
-    return ui
-
-
 def problems_of(response) -> str:
     """The designer's problem list as the user reads it (tags dropped)."""
     page = html.unescape(response.get_data(as_text=True))

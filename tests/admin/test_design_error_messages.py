@@ -4,22 +4,11 @@ from the codes the layers below give them (that every code has a catalogue messa
 
 from __future__ import annotations
 
-import html
 import json
 
 import pytest
 
-from .conftest import add_user
-
-
-@pytest.fixture
-def zh(ui, sales):
-    ui.post("/lang/zh", {"next": "/admin/"})
-    return ui
-
-
-def page_of(response) -> str:
-    return html.unescape(response.get_data(as_text=True))
+from .conftest import add_user, page_of
 
 
 def test_reserved_object_name_is_chinese(zh):

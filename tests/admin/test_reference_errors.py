@@ -4,21 +4,9 @@ English list and adds the references as coded problems."""
 
 from __future__ import annotations
 
-import html
-
 import pytest
 
-from .conftest import add_user
-
-
-@pytest.fixture
-def zh(ui, sales):
-    ui.post("/lang/zh", {"next": "/admin/"})
-    return ui
-
-
-def page_of(response) -> str:
-    return html.unescape(response.get_data(as_text=True))
+from .conftest import add_user, page_of
 
 
 @pytest.fixture
