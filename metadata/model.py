@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from marshmallow import RAISE, Schema
 from marshmallow import fields as mm
 
+from crm_platform.core.bulk import python_type_of
 from crm_platform.core.errors import CRMError, NotFound
 from crm_platform.core.session import TenantSession
 
@@ -94,11 +95,7 @@ def build_table(obj: ObjectDef, metadata: sa.MetaData) -> sa.Table:
 
 
 def _python_type(column: sa.Column[Any]) -> Any:
-    kind = column.type.impl_instance if isinstance(column.type, sa.TypeDecorator) else column.type
-    try:
-        return kind.python_type
-    except NotImplementedError:
-        return None
+    return python_type_of(column.type)
 
 
 def _converter(column: sa.Column[Any]) -> Any:

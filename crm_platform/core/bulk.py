@@ -40,7 +40,7 @@ class BulkInsert:
             column_type = table.c[name].type
             process = None if name in skipped else column_type.dialect_impl(dialect).bind_processor(dialect)
             if process is not None:
-                self._processing.append((position, process, issubclass(_python_type(column_type), _REPEATING)))
+                self._processing.append((position, process, issubclass(python_type_of(column_type) or object, _REPEATING)))
         if self.dialect == "postgresql":
             from psycopg import sql
 
@@ -105,12 +105,13 @@ class BulkInsert:
                         row[position] = process(value)
 
 
-def _python_type(column_type: sa.types.TypeEngine[Any]) -> type:
-    """The Python type of a column's values (a TypeDecorator's is its implementation's)."""
+def python_type_of(column_type: sa.types.TypeEngine[Any]) -> type | None:
+    """The Python type of a column's values (a TypeDecorator's is its implementation's); None
+    when the type does not say."""
     try:
         return getattr(column_type, "impl_instance", column_type).python_type
     except NotImplementedError:
-        return object
+        return None
 
 
 def bulk_insert(conn: Connection, cache: dict[str, Any], table: sa.Table, columns: Sequence[str],
@@ -124,4 +125,4 @@ def bulk_insert(conn: Connection, cache: dict[str, Any], table: sa.Table, column
     return inserter
 
 
-__all__ = ["BulkInsert", "bulk_insert"]
+__all__ = ["BulkInsert", "bulk_insert", "python_type_of"]
