@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
+from crm_platform.core.bulk import collector_paused
 from crm_platform.core.errors import CRMError, PermissionDenied
 from crm_platform.core.session import Actor, TenantSession, tenant_session, utcnow
 from crm_platform.core.tables import users
@@ -182,12 +183,13 @@ def execute_import(platform: Platform, tenant: str, import_id: int) -> str:
         return _load(platform, tenant, import_id).status
     try:
         actor = _actor(platform, tenant, job.created_by)
-        header, rows = read_table(job.filename, content)
-        numbered = [(index, cells) for index, cells in enumerate(rows, start=2)]  # row 1 is the header
-        if job.on_error == "abort":
-            status = _all_or_nothing(platform, tenant, job, actor, header, numbered)
-        else:
-            status = _chunk_by_chunk(platform, tenant, job, actor, header, numbered)
+        with collector_paused():
+            header, rows = read_table(job.filename, content)
+            numbered = [(index, cells) for index, cells in enumerate(rows, start=2)]  # row 1 is the header
+            if job.on_error == "abort":
+                status = _all_or_nothing(platform, tenant, job, actor, header, numbered)
+            else:
+                status = _chunk_by_chunk(platform, tenant, job, actor, header, numbered)
     except _Superseded:  # another delivery of this task finished it: its outcome stands
         return _load(platform, tenant, import_id).status
     except CRMError as exc:
@@ -251,6 +253,7 @@ def _all_or_nothing(platform: Platform, tenant: str, job: Any, actor: Actor, hea
             status = "failed"
         else:
             rows.commit()
+            session.write_queued_audit()  # while the collector rests (see collector_paused)
             status = "done"
         result = _result(job, importer, status, total)
         finished = session.conn.execute(imports.update().where(imports.c.id == job.id, imports.c.status == "running")

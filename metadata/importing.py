@@ -14,6 +14,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from crm_platform.core.bulk import collector_paused
 from crm_platform.core.errors import CRMError, NotFound, ValidationError
 from crm_platform.core.session import TenantSession, utcnow
 
@@ -268,33 +269,35 @@ def run_import(
     """Import the file in this unit of work; with ``preview`` only the first rows are tried and
     nothing is kept. (Large files go through :func:`metadata.import_jobs.start_import`.)"""
     service = RecordService(session)
-    header, rows = read_table(filename, content)
-    mapping = check_request(service, object_name, header, mapping, mode, key, on_error)
-    service.policy.require(object_name, "create")
-    all_rows = list(rows)
-    if preview:
-        all_rows = all_rows[:PREVIEW_ROWS]
-    importer = RowImporter(session, object_name, header, mapping, mode, key, preview)
-    mark = session.mark()
-    outer = session.conn.begin_nested()
-    total = len(all_rows)
-    try:
-        for start in range(0, total, CHUNK_ROWS):
-            importer.chunk([(start + offset + 2, cells)  # row 1 is the header
-                            for offset, cells in enumerate(all_rows[start:start + CHUNK_ROWS])])
-            if progress is not None:
-                progress(min(start + CHUNK_ROWS, total), total)
-    except BaseException:
-        outer.rollback()
-        raise
-    counts, errors = importer.counts, importer.errors
-    failed = bool(importer.error_count) and on_error == "abort"
-    if preview or failed:
-        outer.rollback()
-        # Nothing was kept: nothing to announce or audit but the attempt itself.
-        session.forget_since(mark)
-    else:
-        outer.commit()
+    with collector_paused():
+        header, rows = read_table(filename, content)
+        mapping = check_request(service, object_name, header, mapping, mode, key, on_error)
+        service.policy.require(object_name, "create")
+        all_rows = list(rows)
+        if preview:
+            all_rows = all_rows[:PREVIEW_ROWS]
+        importer = RowImporter(session, object_name, header, mapping, mode, key, preview)
+        mark = session.mark()
+        outer = session.conn.begin_nested()
+        total = len(all_rows)
+        try:
+            for start in range(0, total, CHUNK_ROWS):
+                importer.chunk([(start + offset + 2, cells)  # row 1 is the header
+                                for offset, cells in enumerate(all_rows[start:start + CHUNK_ROWS])])
+                if progress is not None:
+                    progress(min(start + CHUNK_ROWS, total), total)
+        except BaseException:
+            outer.rollback()
+            raise
+        counts, errors = importer.counts, importer.errors
+        failed = bool(importer.error_count) and on_error == "abort"
+        if preview or failed:
+            outer.rollback()
+            # Nothing was kept: nothing to announce or audit but the attempt itself.
+            session.forget_since(mark)
+        else:
+            outer.commit()
+            session.write_queued_audit()  # while the collector rests
     result = {
         "object": object_name, "filename": filename, "mode": mode, "key": key, "on_error": on_error,
         "total": total, "processed": total,

@@ -9,7 +9,9 @@ unit of work's own connection, so they belong to its transaction and savepoints.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+import gc
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import date, datetime
 from typing import Any
 
@@ -58,11 +60,15 @@ class BulkInsert:
         else:
             self._statement = table.insert()
 
-    def insert(self, conn: Connection, rows: list[list[Any]]) -> None:
-        """Insert ``rows`` (each a list, processed in place) through ``conn``."""
+    def insert(self, conn: Connection, rows: Sequence[Sequence[Any]]) -> None:
+        """Insert ``rows`` through ``conn``. A list row is processed in place; rows of any other
+        sequence type are copied into lists first, and only when some column needs processing."""
         if not rows:
             return
-        self._process(rows)
+        if self._processing:
+            if not all(type(row) is list for row in rows):
+                rows = [row if type(row) is list else list(row) for row in rows]
+            self._process(rows)
         if self.dialect not in ("postgresql", "sqlite"):
             conn.execute(self._statement, [dict(zip(self.columns, row)) for row in rows])
             return
@@ -87,7 +93,7 @@ class BulkInsert:
             statement = self._copy.as_string(driver) if self.dialect == "postgresql" else self._sql
             raise sa.exc.DBAPIError.instance(statement, None, exc, dbapi.Error) from exc
 
-    def _process(self, rows: list[list[Any]]) -> None:
+    def _process(self, rows: Sequence[list[Any]]) -> None:
         for position, process, repeating in self._processing:
             if repeating:
                 memo: dict[Any, Any] = {}
@@ -125,4 +131,24 @@ def bulk_insert(conn: Connection, cache: dict[str, Any], table: sa.Table, column
     return inserter
 
 
-__all__ = ["BulkInsert", "bulk_insert", "python_type_of"]
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector for the length of a bulk load.
+
+    Loading a large file allocates millions of short-lived containers, and each burst of them
+    sets off collections that walk every object the process holds (the app's compiled models and
+    statements among them): about a fifth of a 100,000-row import's time. Reference counting
+    still frees everything but cycles, and the collector runs again when the load ends. Only the
+    caller that found the collector running turns it back on, so loads that overlap in other
+    threads, or a host that keeps it off, end as they found it.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+__all__ = ["BulkInsert", "bulk_insert", "collector_paused", "python_type_of"]

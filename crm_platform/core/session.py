@@ -124,8 +124,13 @@ class TenantSession:
         self._maybe_flush_audit()
 
     def _maybe_flush_audit(self) -> None:
-        # Never inside a savepoint: rolling it back would take earlier, kept entries with it.
-        if len(self.audit_entries) >= AUDIT_BATCH and not self.conn.in_nested_transaction():
+        if len(self.audit_entries) >= AUDIT_BATCH:
+            self.write_queued_audit()
+
+    def write_queued_audit(self) -> None:
+        """Write the queued audit entries now, unless a savepoint is open: rolling it back would
+        take earlier, kept entries with it (they are written at commit then)."""
+        if not self.conn.in_nested_transaction():
             self.flush_audit()
 
     def version(self, key: str) -> int:
@@ -152,7 +157,7 @@ class TenantSession:
     def flush_audit(self) -> None:
         if self.audit_entries:
             inserter = bulk_insert(self.conn, self.cache, tables.audit_log, AUDIT_COLUMNS, ("before", "after"))
-            inserter.insert(self.conn, [list(entry) for entry in self.audit_entries])
+            inserter.insert(self.conn, self.audit_entries)
             self.audit_flushed += len(self.audit_entries)
             self.audit_entries = []
 

@@ -178,3 +178,29 @@ def test_merging_imported_records_can_be_undone(members):
     assert undone.status_code == 200, undone.json
     assert members.get(f"/records/member/{ids['M2']}").json["full_name"] == "李雷"
     assert members.get(f"/records/member/{ids['M1']}").json["points"] == 120
+
+
+def test_the_collector_rests_during_a_load_and_runs_again_after_it(members, tenant):
+    """A load pauses Python's garbage collector (its collections cost a fifth of a large import)
+    and turns it back on afterwards, also when the import fails."""
+    import gc
+
+    from crm_platform.core.errors import ValidationError
+    from metadata.importing import run_import
+
+    during = []
+    with tenant.session() as session:
+        result = run_import(session, "member", "members.csv", GOOD.encode("utf-8"), MAPPING,
+                            progress=lambda done, total: during.append(gc.isenabled()))
+    assert result["created"] == 2 and during == [False]
+    assert gc.isenabled()
+    with pytest.raises(ValidationError), tenant.session() as session:
+        run_import(session, "member", "members.csv", GOOD.encode("utf-8"), {"编号": "nope"})
+    assert gc.isenabled()
+    gc.disable()  # a host that keeps it off finds it off
+    try:
+        with tenant.session() as session:
+            run_import(session, "member", "more.csv", GOOD.replace("M", "N").encode("utf-8"), MAPPING)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
