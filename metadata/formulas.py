@@ -601,6 +601,8 @@ def _finite(number: Decimal) -> Decimal:
 
 
 def _to_decimal(value: Any) -> Decimal:
+    if type(value) is Decimal and value.is_finite():  # the usual result of arithmetic on amounts
+        return value
     if isinstance(value, str):
         return _finite(Decimal(value.strip()))
     return _finite(_decimal(value))

@@ -308,9 +308,10 @@ class RecordService:
             table = f'"{self.session.schema}"."{model.table.name}"' if self.session.schema else f'"{model.table.name}"'
             sequence = self.conn.execute(sa.select(sa.func.pg_get_serial_sequence(table, "id"))).scalar_one()
             self.session.cache[key] = sequence
+        # One array rather than a row per id: the driver reads it in one go.
         return self.conn.execute(
-            sa.select(sa.func.nextval(sequence)).select_from(sa.func.generate_series(1, count))
-        ).scalars().all()
+            sa.select(sa.func.array_agg(sa.func.nextval(sequence))).select_from(sa.func.generate_series(1, count))
+        ).scalar_one()
 
     def _prepare_create(self, model: ObjectModel, scope: str, data: Any, now: datetime) -> dict[str, Any]:
         """Validated, complete column values for a new record (everything but its id)."""
@@ -518,8 +519,23 @@ class RecordService:
     ) -> None:
         if not isinstance(changed, (set, frozenset, _KEYS)):
             changed = set(changed)
+        # The field rules below collect their errors only when one of them could fail: a write
+        # that fills every required field of an object without dependent picklists or stages
+        # (the usual one) skips them.
+        required = model.required if any(_is_empty(values.get(name)) for name in model.required) else ()
+        if required or model.dependent_picklists or (model.has_pipeline and "stage" in changed):
+            errors = self._value_errors(model, values, changed, record_id, required)
+            if errors:
+                raise _invalid(model, errors)
+        self._check_references(model, values, changed)
+        if model.unique:
+            self._check_unique(model, values, changed, record_id)
+
+    def _value_errors(self, model: ObjectModel, values: Mapping[str, Any], changed: Collection[str],
+                      record_id: int | None, required: Iterable[str]) -> FieldErrors:
+        """Required fields left empty, dependent picklist choices and the stage's own rules."""
         errors = FieldErrors()
-        for name in model.required:
+        for name in required:
             if (record_id is None or name in changed) and _is_empty(values.get(name)):
                 errors.add(name, "required", "required")
         for fd in model.dependent_picklists:
@@ -542,16 +558,14 @@ class RecordService:
                                stage=stage, fields=missing)
                     for name in missing:
                         errors.add(name, f"required to enter stage {stage!r}", "required_for_stage", stage=stage)
-        if errors:
-            raise _invalid(model, errors)
-        self._check_references(model, values, changed)
-        self._check_unique(model, values, changed, record_id)
+        return errors
 
     def _check_references(self, model: ObjectModel, values: Mapping[str, Any], changed: Collection[str]) -> None:
         checks: list[tuple[str, str, str | None, Any]] = []
+        actor = self.session.actor.user_id
         for name, ftype, target in model.reference_checks:
             value = values.get(name)
-            if name not in changed or value is None or (ftype == "user" and value == self.session.actor.user_id):
+            if name not in changed or value is None or (ftype == "user" and value == actor):
                 continue  # the acting user exists
             checks.append((name, ftype, target, value))
         if self._deferred_references is not None:
