@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 import sqlalchemy as sa
 
@@ -162,3 +164,49 @@ def test_the_audit_of_a_bulk_create_is_the_record_as_the_api_shows_it(service, c
         after, shown = entries[0]["after"], service.api.get(f"/records/varied/{record['id']}").json
         assert after == {key: value for key, value in shown.items() if key in after}
         assert all(value is None for key, value in shown.items() if key not in after)  # fields left out
+
+
+def test_a_value_saved_at_the_same_time_by_another_writer_is_named_with_its_row(service):
+    """Two units of work create the same unique value at once. On PostgreSQL the batch's own check
+    passes (the other record is not committed yet), its insert waits for the other transaction and
+    then hits the unique index; on SQLite the second writer waits for the first to commit. Either
+    way the batch fails with a Conflict naming its row and the record that holds the value, and
+    keeps nothing."""
+    import threading
+    import time
+
+    outcome: dict[str, Any] = {}
+
+    def second_writer() -> None:
+        try:
+            with service.session() as session:
+                outcome["pid"] = session.conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one() \
+                    if session.dialect == "postgresql" else None
+                RecordService(session).create_many("referral", [{"code": "free"}, {"code": "taken"}])
+        except Conflict as exc:
+            outcome["error"] = exc
+
+    with service.session() as session:  # unique, and no autonumber: its counter row would be a lock of its own
+        Designer(session).create_object(REFERRAL)
+    with service.session() as first:
+        held = RecordService(first).create("referral", {"code": "taken"})
+        writer = threading.Thread(target=second_writer)
+        writer.start()
+        if first.dialect == "postgresql":  # commit only once the batch waits on the new row
+            for _ in range(200):
+                first.conn.exec_driver_sql("SELECT pg_stat_clear_snapshot()")
+                waiting = first.conn.exec_driver_sql(
+                    "SELECT count(*) FROM pg_stat_activity WHERE pid = %(pid)s AND wait_event_type = 'Lock'",
+                    {"pid": outcome.get("pid", 0)}).scalar_one()
+                if waiting:
+                    break
+                time.sleep(0.05)
+            assert waiting, "the second writer never waited on the first"
+        else:
+            time.sleep(0.3)
+    writer.join(timeout=30)
+    error = outcome["error"]
+    assert error.message.startswith(f"rows[1]: code must be unique: referral {held['id']} already has 'taken'")
+    assert "rows[1].code" in error.details
+    codes = [r["code"] for r in service.api.get("/records/referral").json["data"]]
+    assert codes == ["taken"]
