@@ -33,6 +33,9 @@ RESERVED_NAMES = frozenset(
     {*SQL_RESERVED, *POSTGRES_RESERVED, *(k.lower() for k in keyword.kwlist), "none", "tags", "filter", "sort",
      "page", "per_page", "q", "format"}
 )
+#: Names an object may not take: the platform audits its own items under them
+#: (``GET /audit?object=report&record=3`` is report 3), and an object so named would share that trail.
+AUDITED_KINDS = frozenset({"user", "role", "rule", "report", "view", "duplicate_rule", "import", "pack"})
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 COMMON_FIELD_KEYS = frozenset({"name", "type", "label", "required", "unique", "indexed", "default", "help"})
 
@@ -237,7 +240,7 @@ class ObjectDef:
 def check_name(problems: Problems, path: str, name: str, what: str) -> None:
     if not isinstance(name, str) or not NAME_PATTERN.match(name):
         problems.add(path, f"{what} name {name!r} must match ^[a-z][a-z0-9_]{{0,62}}$", code="invalid_name", name=name)
-    elif name in RESERVED_NAMES:
+    elif name in RESERVED_NAMES or (what == "object" and name in AUDITED_KINDS):
         problems.add(path, f"{what} name {name!r} is a reserved word; choose another name", code="reserved_name",
                      name=name)
 

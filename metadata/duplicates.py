@@ -111,7 +111,8 @@ def create_rule(session: TenantSession, object_name: str, document: Any) -> dict
     checked = check_rule(model, document)
     rule_id = session.conn.execute(duplicate_rules.insert().values(
         object=object_name, created_at=utcnow(), **checked)).inserted_primary_key[0]
-    session.audit("duplicate_rule.create", object=object_name, record_id=rule_id, after=checked)
+    session.audit("duplicate_rule.create", object="duplicate_rule", record_id=rule_id,
+                  after={"object": object_name, **checked})
     bump_version(session)
     return {"id": rule_id, "object": object_name, **checked}
 
@@ -139,7 +140,7 @@ def delete_rule(session: TenantSession, rule_id: Any) -> None:
     if row is None:
         raise NotFound(f"duplicate rule {rule_id!r} does not exist")
     session.conn.execute(duplicate_rules.delete().where(duplicate_rules.c.id == key))
-    session.audit("duplicate_rule.delete", object=row.object, record_id=key, before=rule_json(row))
+    session.audit("duplicate_rule.delete", object="duplicate_rule", record_id=key, before=rule_json(row))
     bump_version(session)
 
 

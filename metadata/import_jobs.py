@@ -101,8 +101,8 @@ def start_import(
     path.write_bytes(content)
     # Should this transaction roll back, a later import that gets the same id overwrites the file.
     remember_mapping(session, object_name, mapping)
-    session.audit("import.queue", object=object_name, record_id=import_id,
-                  after={"filename": filename, "mode": mode, "total": total, "on_error": on_error})
+    session.audit("import.queue", object="import", record_id=import_id,
+                  after={"object": object_name, "filename": filename, "mode": mode, "total": total, "on_error": on_error})
     _submit_after_commit(session, [import_id])
     return {"id": import_id, "object": object_name, "filename": filename, "mode": mode, "key": key,
             "on_error": on_error, "status": "queued", "total": total, "processed": 0}

@@ -321,8 +321,9 @@ def run_import(
 
 
 def audit_import(session: TenantSession, import_id: int, result: dict[str, Any]) -> None:
-    session.audit("import.run", object=result["object"], record_id=import_id, after={
-        k: result[k] for k in ("filename", "mode", "total", "created", "updated", "skipped", "error_count", "status")})
+    session.audit("import.run", object="import", record_id=import_id, after={
+        k: result[k] for k in ("object", "filename", "mode", "total", "created", "updated", "skipped", "error_count",
+                               "status")})
 
 
 def remember_mapping(session: TenantSession, object_name: str, mapping: dict[str, str]) -> None:

@@ -216,7 +216,7 @@ def create_report(session: TenantSession, policy: AccessPolicy, document: Any) -
     report_id = session.conn.execute(reports.insert().values(
         name=checked["name"], object=model.name, definition=checked, shared=bool(document.get("shared", False)),
         owner_id=session.actor.user_id, created_at=now, updated_at=now)).inserted_primary_key[0]
-    session.audit("report.create", object=model.name, record_id=report_id, after=checked)
+    session.audit("report.create", object="report", record_id=report_id, after=checked)
     return get_report(session, report_id)
 
 
@@ -233,7 +233,7 @@ def update_report(session: TenantSession, policy: AccessPolicy, report_id: Any, 
     shared = bool(document.get("shared", report["shared"]))
     session.conn.execute(reports.update().where(reports.c.id == report["id"]).values(
         name=checked["name"], definition=checked, shared=shared, updated_at=utcnow()))
-    session.audit("report.update", object=model.name, record_id=report["id"], before=report,
+    session.audit("report.update", object="report", record_id=report["id"], before=report,
                   after={**checked, "shared": shared})
     return get_report(session, report["id"])
 
@@ -260,7 +260,7 @@ def delete_report(session: TenantSession, report_id: Any) -> None:
     if report["owner_id"] != session.actor.user_id and not session.actor.is_admin:
         raise PermissionDenied("only the owner of a report (or an admin) may delete it")
     session.conn.execute(reports.delete().where(reports.c.id == report["id"]))
-    session.audit("report.delete", object=report["object"], record_id=report["id"], before=report)
+    session.audit("report.delete", object="report", record_id=report["id"], before=report)
 
 
 # -- built-in pipeline reports ------------------------------------------------------------------------

@@ -85,7 +85,7 @@ def create_view(session: TenantSession, document: Any, unreadable: frozenset[str
         sort=values.get("sort"), shared=values.get("shared", False), owner_id=session.actor.user_id,
         created_at=now, updated_at=now)).inserted_primary_key[0]
     created = get_view(session, view_id)
-    session.audit("view.create", object=model.name, record_id=view_id, after=created)
+    session.audit("view.create", object="view", record_id=view_id, after=created)
     return created
 
 
@@ -123,14 +123,14 @@ def update_view(session: TenantSession, view_id: Any, patch: Any, unreadable: fr
     values = _check(load_model(session).object(before["object"]), patch, unreadable)
     session.conn.execute(saved_views.update().where(saved_views.c.id == before["id"]).values(updated_at=utcnow(), **values))
     after = get_view(session, before["id"])
-    session.audit("view.update", object=before["object"], record_id=before["id"], before=before, after=after)
+    session.audit("view.update", object="view", record_id=before["id"], before=before, after=after)
     return after
 
 
 def delete_view(session: TenantSession, view_id: Any) -> None:
     before = _own(session, view_id)
     session.conn.execute(saved_views.delete().where(saved_views.c.id == before["id"]))
-    session.audit("view.delete", object=before["object"], record_id=before["id"], before=before)
+    session.audit("view.delete", object="view", record_id=before["id"], before=before)
 
 
 def view_condition(session: TenantSession, object_name: str, view_id: Any, unreadable: frozenset[str]) -> dict[str, Any] | None:

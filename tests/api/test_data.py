@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import json
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -115,3 +117,30 @@ def test_export_honours_filters_permissions_and_escapes_formulas(api, customer, 
     assert "secret" not in text and "s3" not in text and "13700000000" not in text and "*******0000" in text
     assert exporter.get("/records/customer/export?secret=s3").status_code == 422
     assert api.get("/records/customer/export?format=pdf").status_code == 422
+
+
+def test_a_records_history_holds_only_its_own_entries(api, customer):
+    """Reports, views, duplicate rules and imports of an object are audited under their own kind,
+    so record N's history never shows report N or import N of the same object."""
+    record_id = customer["id"]
+    items = {
+        "report": api.post("/reports", json={"object": "customer", "name": "By stage", "group_by": [{"field": "stage"}],
+                                             "aggregates": [{"fn": "count"}]}),
+        "view": api.post("/views", json={"object": "customer", "name": "Mine"}),
+        "duplicate_rule": api.post("/duplicate-rules", json={"object": "customer", "name": "same phone",
+                                                             "fields": ["phone"], "match": "exact"}),
+        "import": api.post("/imports", data={"file": (io.BytesIO("名称\n新客户\n".encode()), "c.csv"),
+                                             "object": "customer", "mapping": json.dumps({"名称": "title"})},
+                           content_type="multipart/form-data"),
+    }
+    for kind, response in items.items():
+        assert response.status_code == 201, (kind, response.json)
+        entries = api.get("/audit", query_string={"object": kind, "record": response.json["id"]}).json["data"]
+        assert entries and all(e["action"].startswith(kind + ".") for e in entries), kind
+        assert entries[0]["after"]["object"] == "customer"
+    assert record_id in {response.json["id"] for response in items.values()}  # the ids do meet
+    history = api.get("/audit", query_string={"object": "customer", "record": record_id}).json["data"]
+    assert [e["action"] for e in history] == ["record.create"]
+    assert {e["kind"] for e in api.get(f"/records/customer/{record_id}/timeline").json["data"]} == {"created", "stage"}
+    refused = api.post("/objects", json={"name": "report", "label": "Report", "fields": []})
+    assert refused.status_code == 422 and "reserved" in refused.json["error"]["details"]["name"][0]
