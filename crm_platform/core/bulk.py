@@ -10,6 +10,7 @@ unit of work's own connection, so they belong to its transaction and savepoints.
 from __future__ import annotations
 
 import gc
+import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime
@@ -18,6 +19,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+log = logging.getLogger(__name__)
 #: Column types whose values repeat down a bulk load: their processed form is remembered per batch.
 _REPEATING = (bool, date, datetime)
 
@@ -72,6 +74,8 @@ class BulkInsert:
         if self.dialect not in ("postgresql", "sqlite"):
             conn.execute(self._statement, [dict(zip(self.columns, row)) for row in rows])
             return
+        if log.isEnabledFor(logging.DEBUG):  # SQLAlchemy's own statement log does not see these
+            log.debug("bulk insert into %s (%s): %d rows", self.table.name, ", ".join(self.columns), len(rows))
         driver = conn.connection.driver_connection
         dbapi = conn.dialect.loaded_dbapi
         try:

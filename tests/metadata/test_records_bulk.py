@@ -210,3 +210,13 @@ def test_a_value_saved_at_the_same_time_by_another_writer_is_named_with_its_row(
     assert "rows[1].code" in error.details
     codes = [r["code"] for r in service.api.get("/records/referral").json["data"]]
     assert codes == ["taken"]
+
+
+def test_driver_level_inserts_are_logged_at_debug(service, caplog):
+    """They bypass SQLAlchemy's statement log, so their own logger says what went where."""
+    import logging
+
+    with caplog.at_level(logging.DEBUG, logger="crm_platform.core.bulk"), service.session() as session:
+        RecordService(session).create_many("member", [{"code": f"L{i}"} for i in range(3)])
+    lines = [r.getMessage() for r in caplog.records if r.name == "crm_platform.core.bulk"]
+    assert any(line.startswith("bulk insert into obj_member (") and line.endswith(": 3 rows") for line in lines), lines
