@@ -204,3 +204,12 @@ def test_the_collector_rests_during_a_load_and_runs_again_after_it(members, tena
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+def test_a_file_over_50_mb_is_refused_and_nothing_is_imported(members):
+    header = "编号,姓名\n".encode()
+    too_big = header + b"M1,x\n" * ((50 * 1024 * 1024 - len(header)) // 5 + 1)
+    response = send(members, too_big)
+    assert response.status_code == 422
+    assert response.json["error"]["message"] == "the file is larger than 50 MB"
+    assert members.get("/records/member").json["meta"]["total"] == 0
