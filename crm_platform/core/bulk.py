@@ -53,12 +53,11 @@ class BulkInsert:
             self._copy = sql.SQL("COPY {} ({}) FROM STDIN").format(
                 target, sql.SQL(", ").join(map(sql.Identifier, self.columns)))
         elif self.dialect == "sqlite":
-            compiled = table.insert().compile(dialect=dialect, column_keys=list(self.columns))
-            order = compiled.positiontup or []
-            if sorted(order) != sorted(self.columns):  # pragma: no cover - a default SQL expression
-                raise ValueError(f"cannot bulk insert {table.name}: the statement takes {order}")
-            self._sql = compiled.string
-            self._order = [self.columns.index(name) for name in order]
+            # Written out rather than compiled (a tenth of a millisecond against most of one for
+            # a new table): the values go in exactly the order of ``columns``.
+            quote = dialect.identifier_preparer
+            self._sql = (f"INSERT INTO {quote.format_table(table)} ({', '.join(map(quote.quote, self.columns))}) "
+                         f"VALUES ({', '.join('?' * len(self.columns))})")
         else:
             self._statement = table.insert()
 
@@ -85,9 +84,6 @@ class BulkInsert:
                     for row in rows:
                         write(row)
             else:
-                order = self._order
-                if order != list(range(len(order))):
-                    rows = [[row[i] for i in order] for row in rows]
                 cursor = driver.cursor()
                 try:
                     cursor.executemany(self._sql, rows)
