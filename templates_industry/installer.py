@@ -258,14 +258,15 @@ class Installer:
         rows: dict[tuple[str, str, str], dict[str, Any]] = {}
         forget: list[tuple[str, str, str]] = []
         now = utcnow()
+        parts: dict[tuple[str, str], dict[Any, Any]] = {}
         for item in plan.items:
             key = (item.pack, item.kind, item.key)
             if item.forget:
                 forget.append(key)
                 continue
             ref = self.refs.get(key, item.ref)
-            installed = checksum(value) if item.refresh and (value := after.value(item.kind, item.key, ref)) is not None \
-                else (None if item.refresh else item.installed)
+            value = after.value(item.kind, item.key, ref, parts) if item.refresh else None
+            installed = checksum(value) if value is not None else (None if item.refresh else item.installed)
             rows[key] = _item_row(item, ref, installed, versions.get(item.pack, ""), now)
         for key, ref in self.refs.items():
             if key not in rows and key[1] in ("user", "record"):

@@ -155,15 +155,23 @@ class TenantState:
         keys = {int(row.ref): key for (_, kind, key), row in self.items.items() if kind == "report" and row.ref}
         return {**keys, **self.new_report_refs}
 
-    def value(self, kind: str, key: str, ref: str | None = None) -> Any:
-        """The tenant's current document for a stable key (None when it no longer exists)."""
-        if kind in ("object", "field", "layout", "pipeline"):
-            object_name = key.split(".", 1)[0]
-            document = self.definitions.get(object_name)
-            return object_parts(document).get((kind, key)) if document else None
-        if kind in ("role", "access", "field_access"):
-            document = self.roles.get(key.split(".", 1)[0])
-            return role_parts(document).get((kind, key)) if document else None
+    def value(self, kind: str, key: str, ref: str | None = None,
+              parts: dict[tuple[str, str], dict[Any, Any]] | None = None) -> Any:
+        """The tenant's current document for a stable key (None when it no longer exists).
+
+        ``parts``: a cache of each object's and role's parts, for a caller that reads many keys
+        of a state that no longer changes (otherwise every field would take its whole object apart).
+        """
+        if kind in ("object", "field", "layout", "pipeline", "role", "access", "field_access"):
+            group = "object" if kind in ("object", "field", "layout", "pipeline") else "role"
+            name = key.split(".", 1)[0]
+            found = parts.get((group, name)) if parts is not None else None
+            if found is None:
+                document = (self.definitions if group == "object" else self.roles).get(name)
+                found = {} if not document else object_parts(document) if group == "object" else role_parts(document)
+                if parts is not None:
+                    parts[(group, name)] = found
+            return found.get((kind, key))
         if kind == "rule":
             rule = self.rules.get(int(ref)) if ref else None
             return rule.definition if rule else None
