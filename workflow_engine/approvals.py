@@ -243,6 +243,11 @@ def _step_of(definition: dict[str, Any], index: int) -> tuple[dict[str, Any], tu
 
 def submit(session: TenantSession, object_name: str, record_id: Any, process_name: Any, comment: Any = None) -> dict[str, Any]:
     """Submit a record to a process; answers the new request. The record is locked until decided."""
+    return get_request(session, _submit(session, object_name, record_id, process_name, comment), check_access=False)
+
+
+def _submit(session: TenantSession, object_name: str, record_id: Any, process_name: Any, comment: Any) -> int:
+    """:func:`submit`, answering only the new request's id (a rule's action needs no more)."""
     comment = _comment(comment)
     obj = load_model(session).object(object_name)
     if not isinstance(process_name, str) or not process_name:
@@ -286,7 +291,7 @@ def submit(session: TenantSession, object_name: str, record_id: Any, process_nam
     session.audit("approval.submit", object=obj.name, record_id=record["id"],
                   after={"request": request["id"], "process": process.name, "version": process.version, "comment": comment})
     _advance(session, request, definition, obj, record, 0, plans)
-    return get_request(session, request["id"], check_access=False)
+    return request["id"]
 
 
 def _advance(session: TenantSession, request: dict[str, Any], definition: dict[str, Any], obj: ObjectModel,
@@ -601,4 +606,4 @@ def approval_exists(session: TenantSession, object_name: str, process_name: str)
 def submit_from_rule(session: TenantSession, object_name: str, record_id: int, process_name: str,
                      comment: str | None) -> int:
     """``SUBMIT_APPROVAL_HOOK``: the rule action submit_approval; answers the request's id."""
-    return submit(session, object_name, record_id, process_name, comment)["id"]
+    return _submit(session, object_name, record_id, process_name, comment)
