@@ -7,7 +7,6 @@ all in the caller's transaction. Any failure rolls back both, so the tenant stay
 
 from __future__ import annotations
 
-import copy
 import io
 import json
 import tokenize
@@ -16,6 +15,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from crm_platform.core.database import copy_document
 from crm_platform.core.errors import Conflict, NotFound, SchemaChangeError, ValidationError, problem
 from crm_platform.core.events import METADATA_CHANGED
 from crm_platform.core.session import TenantSession, utcnow
@@ -73,7 +73,7 @@ class Designer:
                 raise Conflict(f"object {name!r} already exists", {"name": ["already exists"]},
                                reason="object_exists", params={"object": name},
                                problems={"name": [problem("already_exists")]})
-            objects[name] = ObjectDef.from_document(copy.deepcopy(document))
+            objects[name] = ObjectDef.from_document(copy_document(document))
         if not objects:
             return []
         self._check({**self.definitions, **objects}, list(objects))
@@ -95,7 +95,7 @@ class Designer:
     def update_object(self, name: str, patch: Any) -> dict[str, Any]:
         check_shape("object_patch", patch)
         before = self._object(name)
-        obj = before.with_document(**copy.deepcopy(patch))
+        obj = before.with_document(**copy_document(patch))
         self._check({**self.definitions, name: obj}, [name])
         save_definition(self.session, obj)
         self._committed("object.update", name, before=_subset(before.document, patch), after=patch)
@@ -125,7 +125,7 @@ class Designer:
             raise Conflict(f"field {name!r} already exists on {object_name}", {"name": ["already exists"]},
                            reason="field_exists", params={"field": name, "object": object_name},
                            problems={"name": [problem("already_exists")]})
-        obj = before.with_document(fields=[*before.document["fields"], copy.deepcopy(field_doc)])
+        obj = before.with_document(fields=[*before.document["fields"], copy_document(field_doc)])
         self._check({**self.definitions, object_name: obj}, [object_name])
         fd = obj.field(name)
         table = self.model.object(object_name).table
@@ -159,7 +159,7 @@ class Designer:
                                   reason="field_change_not_object")
         before = self._object(object_name)
         old = self._field(before, field_name)
-        merged = {**old.document, **copy.deepcopy(patch)}
+        merged = {**old.document, **copy_document(patch)}
         merged = {k: v for k, v in merged.items() if v is not None or k == "default"}
         check_shape("field", merged, prefix="field")
         new_name = merged["name"]
@@ -234,7 +234,7 @@ class Designer:
     def put_layout(self, object_name: str, layout_name: str, layout: Any) -> dict[str, Any]:
         before = self._object(object_name)
         check_shape("object", {"name": object_name, "label": "x", "layouts": {layout_name: layout}})
-        layouts = {**before.layouts, layout_name: copy.deepcopy(layout)}
+        layouts = {**before.layouts, layout_name: copy_document(layout)}
         obj = before.with_document(layouts=layouts)
         self._check({**self.definitions, object_name: obj}, [object_name])
         save_definition(self.session, obj)
@@ -249,7 +249,7 @@ class Designer:
         check_shape("pipeline", pipeline, prefix="pipeline")
         before = self._object(object_name)
         removing = not pipeline["stages"]
-        obj = before.with_document(pipeline=None if removing else copy.deepcopy(pipeline))
+        obj = before.with_document(pipeline=None if removing else copy_document(pipeline))
         self._check({**self.definitions, object_name: obj}, [object_name])
         model = self.model.object(object_name)
         if model.has_pipeline:
@@ -605,7 +605,7 @@ def rename_in_expression(expression: str, old: str, new: str) -> str:
 
 
 def _rename_references(obj: ObjectDef, old: str, new: str) -> ObjectDef:
-    document = copy.deepcopy(obj.document)
+    document = copy_document(obj.document)
     for fd in document["fields"]:
         if fd.get("type") == "formula" and fd.get("expression"):
             fd["expression"] = rename_in_expression(fd["expression"], old, new)
@@ -629,7 +629,7 @@ def _rename_references(obj: ObjectDef, old: str, new: str) -> ObjectDef:
 
 
 def _remove_references(obj: ObjectDef, name: str) -> ObjectDef:
-    document = copy.deepcopy(obj.document)
+    document = copy_document(obj.document)
     if document.get("title_field") == name:
         document.pop("title_field")
     for stage in (document.get("pipeline") or {}).get("stages", []):

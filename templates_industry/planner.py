@@ -17,13 +17,13 @@ overwriting customizations. The plan is computed without writing anything (the d
 
 from __future__ import annotations
 
-import copy
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
+from crm_platform.core.database import copy_document
 from crm_platform.core.errors import NotFound, ValidationError
 from crm_platform.core.roles import ADMIN_ROLE, VALID_ROLE_SHAPES, check_role
 from crm_platform.core.session import TenantSession
@@ -364,7 +364,7 @@ class Planner:
         """The planned definition of ``name``, copied first if it is still shared (merging changes
         it in place)."""
         if name in self._shared:
-            self.state.definitions[name] = copy.deepcopy(self.state.definitions[name])
+            self.state.definitions[name] = copy_document(self.state.definitions[name])
             self._shared.discard(name)
         return self.state.definitions[name]
 
@@ -397,25 +397,25 @@ class Planner:
                 field_name = value["name"]
                 detail = _field_detail(value)
                 if action == "create":
-                    field_ops.append(Op(pack.name, "add_field", {"object": name, "field": copy.deepcopy(value)}))
-                    current.setdefault("fields", []).append(copy.deepcopy(value))
+                    field_ops.append(Op(pack.name, "add_field", {"object": name, "field": copy_document(value)}))
+                    current.setdefault("fields", []).append(copy_document(value))
                 else:
-                    patch = {**{k: None for k in existing if k not in value}, **copy.deepcopy(value)}
+                    patch = {**{k: None for k in existing if k not in value}, **copy_document(value)}
                     field_ops.append(Op(pack.name, "update_field", {"object": name, "field": field_name, "patch": patch}))
-                    current["fields"] = [copy.deepcopy(value) if f["name"] == field_name else f for f in current["fields"]]
+                    current["fields"] = [copy_document(value) if f["name"] == field_name else f for f in current["fields"]]
             elif kind == "layout":
                 layout_name = key.split(".", 1)[1]
                 late_ops.append(Op(pack.name, "put_layout", {"object": name, "layout": layout_name,
-                                                             "document": copy.deepcopy(value)}))
-                current.setdefault("layouts", {})[layout_name] = copy.deepcopy(value)
+                                                             "document": copy_document(value)}))
+                current.setdefault("layouts", {})[layout_name] = copy_document(value)
             elif kind == "pipeline":
-                late_ops.append(Op(pack.name, "put_pipeline", {"object": name, "pipeline": copy.deepcopy(value)}))
+                late_ops.append(Op(pack.name, "put_pipeline", {"object": name, "pipeline": copy_document(value)}))
                 old = [s["name"] for s in ((existing or {}).get("stages") or [])]
                 for stage in value.get("stages") or []:
                     if stage["name"] not in old:
                         self._change(pack, "stage", f"{name}.{stage['name']}", "create", _stage_detail(stage))
                 detail = " -> ".join(label_text(s.get("label"), "zh") or s["name"] for s in value.get("stages") or [])
-                current["pipeline"] = copy.deepcopy(value)
+                current["pipeline"] = copy_document(value)
             self._change(pack, kind, key, action, detail)
         return changed
 
@@ -432,7 +432,7 @@ class Planner:
             deferred = [f for f in document.get("fields") or []
                         if f.get("type") == "lookup" and f.get("target") not in available]
             if deferred:
-                document = copy.deepcopy(document)
+                document = copy_document(document)
                 deferred = [f for f in document["fields"] if f["name"] in {d["name"] for d in deferred}]
                 names = {f["name"] for f in deferred}
                 document["fields"] = [f for f in document["fields"] if f["name"] not in names]
@@ -476,7 +476,7 @@ class Planner:
                 if action == "keep":
                     self._change(pack, "role", role_name, "keep", reason)
                 continue
-            document = copy.deepcopy(current) if current is not None else empty_role(role_name)
+            document = copy_document(current) if current is not None else empty_role(role_name)
             current_parts = role_parts(current) if current is not None else {}
             touched = current is None
             for kind, key in keys:
@@ -500,7 +500,7 @@ class Planner:
                         self._conflict(pack, "role", role_name, f"{path}: {message}")
                 continue
             state.roles[role_name] = document
-            self.plan.ops.append(Op(pack.name, "put_role", {"document": copy.deepcopy(document)}))
+            self.plan.ops.append(Op(pack.name, "put_role", {"document": copy_document(document)}))
 
     # -- approvals and rules ---------------------------------------------------------------------
 
@@ -511,7 +511,7 @@ class Planner:
         state = self.state
         roles = set(state.roles) | {ADMIN_ROLE}
         for key, item in pack.approvals.items():
-            document = copy.deepcopy(item.document)
+            document = copy_document(item.document)
             if not approvals.available():
                 if (pack.name, "approval", key) not in state.items:
                     self._change(pack, "approval", key, "keep", "approval processes are not available on this platform yet")
@@ -558,7 +558,7 @@ class Planner:
             checked = document
             if not self._settled(pack, "rule", key, document, current):
                 try:
-                    checked = check_rule(copy.deepcopy(document), self.model, exists,
+                    checked = check_rule(copy_document(document), self.model, exists,
                                          self.session.platform.cache(VALID_RULE_SHAPES))
                 except ValidationError as exc:
                     for path, messages in exc.details.items():
@@ -574,10 +574,10 @@ class Planner:
                 continue
             self._change(pack, "rule", key, action, f"{document['name']} ({document['object']}, {document['trigger']['type']})")
             if action == "create":
-                self.plan.ops.append(Op(pack.name, "create_rule", {"key": key, "document": copy.deepcopy(document)}))
+                self.plan.ops.append(Op(pack.name, "create_rule", {"key": key, "document": copy_document(document)}))
             else:
                 patch = {**{k: RULE_RESET[k] for k in current if k in RULE_RESET and k not in document},
-                         **copy.deepcopy(document)}
+                         **copy_document(document)}
                 self.plan.ops.append(Op(pack.name, "update_rule", {"key": key, "id": rule_id, "patch": patch}))
 
     # -- reports ---------------------------------------------------------------------------------
@@ -613,10 +613,10 @@ class Planner:
                 continue
             self._change(pack, "report", key, action, f"{document['name']} ({document['object']})")
             if action == "create":
-                self.plan.ops.append(Op(pack.name, "create_report", {"key": key, "document": copy.deepcopy(document)}))
+                self.plan.ops.append(Op(pack.name, "create_report", {"key": key, "document": copy_document(document)}))
             else:
                 self.plan.ops.append(Op(pack.name, "update_report", {"key": key, "id": row.id,
-                                                                     "document": copy.deepcopy(document)}))
+                                                                     "document": copy_document(document)}))
 
     # -- sample data -------------------------------------------------------------------------------
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
 
+from crm_platform.core.database import copy_document
 from crm_platform.core.session import TenantSession
 from crm_platform.core.tables import roles, users
 from metadata import load_model
@@ -86,7 +86,7 @@ class TenantState:
         """Everything. The planner changes its state as it plans (``copied``: its own copies of the
         definitions and roles); a state only read (``copied=False``) keeps the loaded documents."""
         conn = session.conn
-        own = copy.deepcopy if copied else _same
+        own = copy_document if copied else _same
         state = cls.load_records(session)
         state.definitions = {name: own(obj.document) for name, obj in load_model(session).definitions.items()}
         state.roles = {row.name: own(row.definition) for row in conn.execute(sa.select(roles.c.name, roles.c.definition))}

@@ -16,7 +16,6 @@ Every save is a new version; a request keeps the version it was submitted under 
 
 from __future__ import annotations
 
-import copy
 import json
 from collections.abc import Callable
 from functools import cache
@@ -26,6 +25,7 @@ from typing import Any
 import sqlalchemy as sa
 from jsonschema import Draft202012Validator
 
+from crm_platform.core.database import copy_document
 from crm_platform.core.errors import (
     Conflict,
     CRMError,
@@ -89,7 +89,7 @@ def check_process(session: TenantSession, document: Any) -> dict[str, Any]:
     if obj is None:
         problems.add("object", f"unknown object {document['object']!r}", "unknown_object", object=document["object"])
         problems.raise_if_any()
-    checked = copy.deepcopy(document)
+    checked = copy_document(document)
     checked.setdefault("active", True)
     checked["entry_condition"] = _condition(problems, "entry_condition", checked.get("entry_condition"), obj)
     roles = {role["name"] for role in list_roles(session)}
@@ -326,7 +326,7 @@ def _walk(document: dict[str, Any], visit: Callable[[str, str, str], str],
         return walk_rule({"object": document["object"], "trigger": {"type": "on_create"}, "condition": condition,
                           "actions": actions}, visit, lookup_target)
 
-    doc = copy.deepcopy(document)
+    doc = copy_document(document)
     obj = doc["object"]
     doc["entry_condition"] = as_rule(doc.get("entry_condition"), [])["condition"]
     for step in doc["steps"]:

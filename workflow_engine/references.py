@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable
 from typing import Any
 
 import sqlalchemy as sa
 
+from crm_platform.core.database import copy_document
 from crm_platform.core.session import TenantSession, utcnow
 from metadata import reference
 from metadata.designer import rename_in_expression
@@ -58,7 +58,7 @@ def _walk_values(values: dict[str, Any], target: str, source: str, visit: Visito
 
 def walk_rule(document: dict[str, Any], visit: Visitor, lookup_target: Callable[[str, str], str | None]) -> dict[str, Any]:
     """A copy of the rule with every (object, field) it names passed through ``visit``."""
-    doc = copy.deepcopy(document)
+    doc = copy_document(document)
     obj = doc["object"]
     trigger = doc["trigger"]
     if "fields" in trigger:

@@ -9,7 +9,6 @@ A role document:
 
 from __future__ import annotations
 
-import copy
 import json
 from collections.abc import Mapping, MutableMapping
 from functools import cache
@@ -19,6 +18,7 @@ from typing import Any
 import sqlalchemy as sa
 from jsonschema import Draft202012Validator
 
+from .database import copy_document
 from .errors import Conflict, NotFound, PermissionDenied, ValidationError
 from .session import TenantSession, utcnow
 from .tables import roles, users
@@ -90,7 +90,7 @@ def check_role(document: Any, known_fields: Mapping[str, set[str]] | None = None
 
 def list_roles(session: TenantSession) -> list[dict[str, Any]]:
     rows = session.conn.execute(sa.select(roles.c.definition).order_by(roles.c.name)).scalars().all()
-    return [copy.deepcopy(ADMIN_DOCUMENT), *rows]
+    return [copy_document(ADMIN_DOCUMENT), *rows]
 
 
 def role_names(session: TenantSession) -> frozenset[str]:
@@ -105,7 +105,7 @@ def role_names(session: TenantSession) -> frozenset[str]:
 
 def get_role(session: TenantSession, name: str) -> dict[str, Any]:
     if name == ADMIN_ROLE:
-        return copy.deepcopy(ADMIN_DOCUMENT)
+        return copy_document(ADMIN_DOCUMENT)
     row = session.conn.execute(sa.select(roles.c.definition).where(roles.c.name == name)).scalar()
     if row is None:
         raise NotFound(f"role {name!r} does not exist")
@@ -113,7 +113,7 @@ def get_role(session: TenantSession, name: str) -> dict[str, Any]:
 
 
 def role_documents(session: TenantSession, names: tuple[str, ...]) -> list[dict[str, Any]]:
-    found = [copy.deepcopy(ADMIN_DOCUMENT)] if ADMIN_ROLE in names else []
+    found = [copy_document(ADMIN_DOCUMENT)] if ADMIN_ROLE in names else []
     others = [n for n in names if n != ADMIN_ROLE]
     if others:
         found += session.conn.execute(sa.select(roles.c.definition).where(roles.c.name.in_(others))).scalars().all()
@@ -172,7 +172,7 @@ def follow_metadata_change(session: TenantSession, change: dict[str, Any]) -> li
     action, object_name = change["action"], change["object"]
     changed = False
     for row in session.conn.execute(sa.select(roles.c.name, roles.c.definition)).all():
-        document = copy.deepcopy(row.definition)
+        document = copy_document(row.definition)
         for section in ("field_access", "masks"):
             entries = (document.get(section) or {}).get(object_name)
             if entries is None:
