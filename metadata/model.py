@@ -171,6 +171,9 @@ class ObjectModel:
         self.update_statement = table.update().where(
             table.c.id == sa.bindparam("_id"), table.c.version == sa.bindparam("_version"))
         self.exists_statement = sa.select(table.c.id).where(table.c.id == sa.bindparam("_id"))
+        #: The records among a list of ids, given as one expanding parameter ``_ids`` (an ``in_``
+        #: of the values themselves would build a bound parameter for each, every time).
+        self.ids_among_statement = sa.select(table.c.id).where(table.c.id.in_(sa.bindparam("_ids", expanding=True)))
         self.row_statement = sa.select(table).where(table.c.id == sa.bindparam("_id"))
         self.unique_statements = {
             name: (

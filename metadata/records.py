@@ -42,6 +42,8 @@ from .views import get_view, view_condition
 RECORD_GUARD_HOOK = "record.guard"
 READ_ONLY_SYSTEM_FIELDS = frozenset({"id", "created_at", "updated_at", "created_by", "updated_by", "version"})
 USER_EXISTS = sa.select(users.c.id).where(users.c.id == sa.bindparam("_id"))
+#: The users among a list of ids given as one expanding parameter ``_ids``.
+USERS_AMONG = sa.select(users.c.id).where(users.c.id.in_(sa.bindparam("_ids", expanding=True)))
 NEXT_NUMBER = (
     autonumber_counters.update()
     .where(autonumber_counters.c.object == sa.bindparam("_object"), autonumber_counters.c.field == sa.bindparam("_field"))
@@ -589,11 +591,11 @@ class RecordService:
                 wanted.setdefault((ftype, target), set()).add(value)
         found: set[tuple[str, str | None, Any]] = set()
         for (ftype, target), ids in wanted.items():
-            column = users.c.id if ftype == "user" else self.model.object(target).table.c.id
+            query = USERS_AMONG if ftype == "user" else self.model.object(target).ids_among_statement
             ordered = list(ids)
             for start in range(0, len(ordered), 500):
-                query = sa.select(column).where(column.in_(ordered[start:start + 500]))
-                found.update((ftype, target, value) for value in self.conn.execute(query).scalars())
+                found.update((ftype, target, value)
+                             for value in self.conn.execute(query, {"_ids": ordered[start:start + 500]}).scalars())
         for index, (model, checks) in enumerate(pending, first):
             errors = _missing_references(checks, found)
             if errors:
