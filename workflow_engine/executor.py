@@ -122,7 +122,11 @@ def execute_runs(platform: Platform, tenant: str, run_ids: list[int]) -> list[st
     try:
         with tenant_session(platform, tenant, Actor.system()) as session:
             rows = _lock_runs(session, run_ids)
-            statuses = [_carry_out(session, run_id, time.perf_counter(), rows.get(run_id)) for run_id in run_ids]
+            finished: list[dict[str, Any]] = []  # the runs' final states, written together
+            statuses = [_carry_out(session, run_id, time.perf_counter(), rows.get(run_id), finished)
+                        for run_id in run_ids]
+            if finished:
+                session.conn.execute(FINISH_RUN, finished)
             outbox_ids = list(session.cache.get("outbox_ids", []))
     except Exception:  # noqa: BLE001 - the batch rolled back as a whole: one by one, as without batches
         return [execute_run(platform, tenant, run_id) for run_id in run_ids]
@@ -130,9 +134,11 @@ def execute_runs(platform: Platform, tenant: str, run_ids: list[int]) -> list[st
     return statuses
 
 
-def _carry_out(session: TenantSession, run_id: int, started: float, row: Any = MISSING) -> str:
+def _carry_out(session: TenantSession, run_id: int, started: float, row: Any = MISSING,
+               finished: list[dict[str, Any]] | None = None) -> str:
     """The run's actions and its final state, in the session's transaction; raises on failure.
-    ``row`` is the run as already read and locked (None: it does not exist)."""
+    ``row`` is the run as already read and locked (None: it does not exist); with ``finished``
+    the final state is added to it for the caller to write, instead of written at once."""
     row = _lock_run(session, run_id) if row is MISSING else row
     if row is None or row.status != "queued":
         return row.status if row is not None else "missing"
@@ -141,9 +147,13 @@ def _carry_out(session: TenantSession, run_id: int, started: float, row: Any = M
     session.actor, session.depth = rule_actor(rule.name), row.depth + 1
     session.cache.pop("access_policy", None)
     status, outcomes = _run(session, rule, row)
-    session.conn.execute(FINISH_RUN, {
-        "_id": run_id, "status": status, "outcomes": outcomes, "attempts": row.attempts + 1, "started_at": utcnow(),
-        "finished_at": utcnow(), "duration_ms": round((time.perf_counter() - started) * 1000, 3), "error": None})
+    final = {"_id": run_id, "status": status, "outcomes": outcomes, "attempts": row.attempts + 1,
+             "started_at": utcnow(), "finished_at": utcnow(),
+             "duration_ms": round((time.perf_counter() - started) * 1000, 3), "error": None}
+    if finished is None:
+        session.conn.execute(FINISH_RUN, final)
+    else:
+        finished.append(final)
     return status
 
 
