@@ -78,13 +78,18 @@ class Designer:
             return []
         self._check({**self.definitions, **objects}, list(objects))
         compiled: dict[str, ObjectModel] = {}
+        statements: list[str] = []  # the new tables and their indexes, run together
         for name, obj in objects.items():
             model = compiled[name] = self._compiled_new(obj)
-            ddl.create_table(self.session, model.table)
+            statements.append(ddl.table_statement(self.session, model.table))
             for column, unique in [("owner_id", False), *(("stage", False),) * model.has_pipeline]:
-                ddl.create_index(self.session, index_name(obj.table_name, column, unique), obj.table_name, column, unique)
+                statements.append(ddl.index_statement(self.session, index_name(obj.table_name, column, unique),
+                                                      obj.table_name, column, unique))
             for fd in obj.fields:
-                self._create_field_indexes(obj, fd)
+                statements.extend(self._field_index_statements(obj, fd))
+        ddl.run_statements(self.session, statements)
+        for obj in objects.values():
+            for fd in obj.fields:
                 if fd.type == "autonumber":
                     self._init_counter(obj.name, fd.name)
         save_definitions(self.session, list(objects.values()))
@@ -355,9 +360,11 @@ class Designer:
         return self.session.conn.execute(sa.select(sa.func.count()).select_from(table).where(*criteria)).scalar_one()
 
     def _create_field_indexes(self, obj: ObjectDef, fd: Any) -> None:
-        for unique in _index_kinds(fd):
-            ddl.create_index(self.session, index_name(obj.table_name, fd.name, unique), obj.table_name, fd.name, unique,
-                             include_owner=not unique)
+        ddl.run_statements(self.session, self._field_index_statements(obj, fd))
+
+    def _field_index_statements(self, obj: ObjectDef, fd: Any) -> list[str]:
+        return [ddl.index_statement(self.session, index_name(obj.table_name, fd.name, unique), obj.table_name, fd.name,
+                                    unique, include_owner=not unique) for unique in _index_kinds(fd)]
 
     def _drop_field_indexes(self, obj: ObjectDef, fd: Any) -> None:
         for unique in _index_kinds(fd):
