@@ -183,6 +183,11 @@ class ObjectModel:
             )
             for name in self.unique
         }
+        #: Per unique field: (value, id) of the records holding any of a list of values ``_values``.
+        self.unique_among_statements = {
+            name: sa.select(table.c[name], table.c.id).where(table.c[name].in_(sa.bindparam("_values", expanding=True)))
+            for name in self.unique
+        }
 
     # -- compilation ---------------------------------------------------------------------------
 

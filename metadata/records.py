@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sized
+from dataclasses import dataclass
 from datetime import datetime
 from operator import itemgetter
 from typing import Any
@@ -16,7 +17,7 @@ from marshmallow import ValidationError as MarshmallowError
 from sqlalchemy.exc import IntegrityError
 
 from crm_platform.core.errors import (
-    Conflict, ExpressionError, FieldErrors, NotFound, PermissionDenied, ValidationError, problem,
+    Conflict, CRMError, ExpressionError, FieldErrors, NotFound, PermissionDenied, ValidationError, problem,
 )
 from crm_platform.core.bulk import bulk_insert
 from crm_platform.core.events import RECORD_CREATED, RECORD_DELETED, RECORD_UPDATED, STAGE_CHANGED
@@ -82,9 +83,10 @@ class RecordService:
     def __init__(self, session: TenantSession) -> None:
         self.session = session
         self.conn = session.conn
-        #: While :meth:`create_many` prepares rows: each row's reference checks, one entry per
-        #: row in order, run together before the rows are inserted (see :meth:`_settle_references`).
-        self._deferred_references: list[tuple[ObjectModel, list[tuple[str, str, str | None, Any]]]] | None = None
+        #: While :meth:`create_many` prepares rows: each row's reference checks and unique values,
+        #: one entry per row in order, checked together before the rows are inserted (see
+        #: :meth:`_settle_checks`).
+        self._deferred_checks: list[_DeferredChecks] | None = None
         #: Per object, the keys a record may carry without a closer look (see _refuse_keys), with
         #: the compiled object and the reader's policy they were computed from.
         self._plain_keys: dict[str, tuple[ObjectModel, AccessPolicy, frozenset[str]]] = {}
@@ -232,7 +234,7 @@ class RecordService:
         batch: list[dict[str, Any]] = []
         seen: dict[str, set[Any]] = {name: set() for name in model.unique}
         first = 0
-        outer, self._deferred_references = self._deferred_references, []
+        outer, self._deferred_checks = self._deferred_checks, []
         if model.autonumbers and isinstance(rows, Sized) and len(rows) > 1:
             self._reserve_numbers(model, len(rows))
         try:
@@ -247,18 +249,18 @@ class RecordService:
                                                problems={name: [problem("duplicate_in_batch", value=values[name])]})
                             seen[name].add(values[name])
                 except (ValidationError, Conflict, PermissionDenied) as exc:
-                    self._settle_references(first)  # one by one, an earlier check would have failed first
+                    self._settle_checks(first)  # one by one, an earlier check would have failed first
                     raise exc.rekeyed(f"rows[{index}]: {exc.message}", f"rows[{index}].") from None
                 batch.append(values)
                 if len(batch) >= batch_size:
-                    self._settle_references(first)
+                    self._settle_checks(first)
                     yield from self._insert_batch(model, batch, first, now, answer)
                     first, batch = index + 1, []
             if batch:
-                self._settle_references(first)
+                self._settle_checks(first)
                 yield from self._insert_batch(model, batch, first, now, answer)
         finally:
-            self._deferred_references = outer
+            self._deferred_checks = outer
             for fd in model.autonumbers:  # a failed batch leaves a gap, as a failed single create does
                 self._reserved_numbers.pop((model.name, fd.name), None)
 
@@ -576,8 +578,8 @@ class RecordService:
             if name not in changed or value is None or (ftype == "user" and value == actor):
                 continue  # the acting user exists
             checks.append((name, ftype, target, value))
-        if self._deferred_references is not None:
-            self._deferred_references.append((model, checks))
+        if self._deferred_checks is not None:
+            self._deferred_checks.append(_DeferredChecks(model, checks, []))
             return
         found = {(ftype, target, value) for _, ftype, target, value in checks
                  if self.conn.execute(USER_EXISTS if ftype == "user" else self.model.object(target).exists_statement,
@@ -586,33 +588,50 @@ class RecordService:
         if errors:
             raise _invalid(model, errors)
 
-    def _settle_references(self, first: int) -> None:
-        """The reference checks :meth:`create_many` deferred (rows ``first`` onwards), with one query
-        per target object and one for users instead of one per value; the first row that names a
-        record or user that does not exist fails as it would have one by one, keyed ``rows[i]``."""
-        pending, self._deferred_references = self._deferred_references or [], []
+    def _settle_checks(self, first: int) -> None:
+        """The checks :meth:`create_many` deferred (rows ``first`` onwards), with one query per
+        target object, one for users and one per unique field instead of one per value; the first
+        row that names a record or user that does not exist, or takes a unique value another
+        record holds, fails as it would have one by one, keyed ``rows[i]``."""
+        pending, self._deferred_checks = self._deferred_checks or [], []
         wanted: dict[tuple[str, str | None], set[Any]] = {}
-        for _, checks in pending:
-            for _, ftype, target, value in checks:
+        unique: dict[tuple[str, str], set[Any]] = {}
+        for row in pending:
+            for _, ftype, target, value in row.references:
                 wanted.setdefault((ftype, target), set()).add(value)
+            for name, value in row.unique:
+                unique.setdefault((row.model.name, name), set()).add(value)
         found: set[tuple[str, str | None, Any]] = set()
         for (ftype, target), ids in wanted.items():
             query = USERS_AMONG if ftype == "user" else self.model.object(target).ids_among_statement
-            ordered = list(ids)
-            for start in range(0, len(ordered), 500):
-                found.update((ftype, target, value)
-                             for value in self.conn.execute(query, {"_ids": ordered[start:start + 500]}).scalars())
-        for index, (model, checks) in enumerate(pending, first):
-            errors = _missing_references(checks, found)
-            if errors:
-                exc = _invalid(model, errors)
+            for chunk in _chunks(list(ids)):
+                found.update((ftype, target, value) for value in self.conn.execute(query, {"_ids": chunk}).scalars())
+        taken: dict[tuple[str, str], dict[Any, Any]] = {}
+        for (object_name, name), values in unique.items():
+            query = self.model.object(object_name).unique_among_statements[name]
+            held = taken[(object_name, name)] = {}
+            for chunk in _chunks(list(values)):
+                held.update(self.conn.execute(query, {"_values": chunk}).all())
+        for index, row in enumerate(pending, first):
+            errors = _missing_references(row.references, found)
+            exc: CRMError | None = _invalid(row.model, errors) if errors else None
+            for name, value in row.unique if exc is None else ():
+                existing = taken[(row.model.name, name)].get(value)
+                if existing is not None:
+                    exc = _not_unique(row.model, name, value, existing)
+                    break
+            if exc is not None:
                 raise exc.rekeyed(f"rows[{index}]: {exc.message}", f"rows[{index}].")
 
     def _check_unique(self, model: ObjectModel, values: Mapping[str, Any], changed: Collection[str],
                       record_id: int | None) -> None:
+        deferred = self._deferred_checks[-1].unique if self._deferred_checks and record_id is None else None
         for name in model.unique:
             value = values.get(name)
             if name not in changed or value is None:
+                continue
+            if deferred is not None:
+                deferred.append((name, value))
                 continue
             alone, others = model.unique_statements[name]
             if record_id is None:
@@ -620,12 +639,7 @@ class RecordService:
             else:
                 existing = self.conn.execute(others, {"_value": value, "_self": record_id}).scalar()
             if existing is not None:
-                raise Conflict(
-                    f"{name} must be unique: {model.name} {existing} already has {value!r}",
-                    {name: [f"already used by {model.name} {existing}"]},
-                    reason="not_unique", params={"object": model.name, "field": name, "value": value, "id": existing},
-                    problems={name: [problem("unique", object=model.name, id=existing, value=value)]},
-                )
+                raise _not_unique(model, name, value, existing)
 
     def _execute_unique(self, model: ObjectModel, write: Callable[[], Any], batch: list[dict[str, Any]] | None = None,
                         first: int = 0) -> Any:
@@ -763,6 +777,29 @@ def _record_id(value: Any) -> int:
     if record_id < 1 or record_id > 2**63 - 1:
         raise NotFound(f"record {value!r} does not exist", reason="no_such_record", params={"id": value})
     return record_id
+
+
+@dataclass(frozen=True)
+class _DeferredChecks:
+    """What one row of a bulk create still has to pass: its references and its unique values."""
+
+    model: ObjectModel
+    references: list[tuple[str, str, str | None, Any]]
+    unique: list[tuple[str, Any]]
+
+
+def _chunks(values: list[Any], size: int = 500) -> Iterator[list[Any]]:
+    for start in range(0, len(values), size):
+        yield values[start:start + size]
+
+
+def _not_unique(model: ObjectModel, name: str, value: Any, existing: Any) -> Conflict:
+    return Conflict(
+        f"{name} must be unique: {model.name} {existing} already has {value!r}",
+        {name: [f"already used by {model.name} {existing}"]},
+        reason="not_unique", params={"object": model.name, "field": name, "value": value, "id": existing},
+        problems={name: [problem("unique", object=model.name, id=existing, value=value)]},
+    )
 
 
 def _missing_references(checks: list[tuple[str, str, str | None, Any]],

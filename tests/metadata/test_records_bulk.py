@@ -237,3 +237,24 @@ def test_autonumbers_of_a_bulk_create_are_taken_together_and_never_repeat(servic
     assert numbers == sorted(numbers) and len(set(numbers)) == 6
     stored = [r["number"] for r in service.api.get("/records/member?sort=id").json["data"]]
     assert stored == numbers
+
+
+@pytest.mark.parametrize("rows, where, field", [
+    (lambda m: [{"code": "new"}, {"code": "taken"}], "rows[1]", "code"),  # a value another record holds
+    (lambda m: [{"code": "taken"}, {"member": m + 99}], "rows[0]", "code"),  # the earlier row fails first
+    (lambda m: [{"member": m + 99}, {"code": "taken"}], "rows[0]", "member"),
+    (lambda m: [{"code": "taken", "member": m + 99}], "rows[0]", "member"),  # a row's reference before its value
+])
+def test_unique_values_held_by_other_records_are_checked_per_batch_and_named_as_one_by_one(service, rows, where, field):
+    with service.session() as session:
+        Designer(session).create_object(REFERRAL)
+        member = RecordService(session).create("member", {"code": "m1"})["id"]
+        held = RecordService(session).create("referral", {"code": "taken"})["id"]
+    with pytest.raises((Conflict, ValidationError)) as raised:
+        with service.session() as session:
+            RecordService(session).create_many("referral", rows(member))
+    assert raised.value.message.startswith(f"{where}: ")
+    assert f"{where}.{field}" in raised.value.details
+    if field == "code":
+        assert raised.value.message == f"{where}: code must be unique: referral {held} already has 'taken'"
+    assert [r["code"] for r in service.api.get("/records/referral").json["data"]] == ["taken"]
