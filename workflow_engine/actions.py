@@ -50,7 +50,7 @@ class ActionContext:
         return self.obj.dump(self.record)
 
     def refresh(self) -> None:
-        row = self.session.conn.execute(sa.select(self.obj.table).where(self.obj.table.c.id == self.record["id"])).first()
+        row = self.session.conn.execute(self.obj.row_statement, {"_id": self.record["id"]}).first()
         if row is not None:
             self.record = dict(row._mapping)
 
