@@ -7,10 +7,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sized
-from dataclasses import dataclass
 from datetime import datetime
 from operator import itemgetter
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from marshmallow import ValidationError as MarshmallowError
@@ -579,7 +578,7 @@ class RecordService:
                 continue  # the acting user exists
             checks.append((name, ftype, target, value))
         if self._deferred_checks is not None:
-            self._deferred_checks.append(_DeferredChecks(model, checks, []))
+            self._deferred_checks.append(_DeferredChecks(model, checks, ()))
             return
         found = {(ftype, target, value) for _, ftype, target, value in checks
                  if self.conn.execute(USER_EXISTS if ftype == "user" else self.model.object(target).exists_statement,
@@ -625,13 +624,13 @@ class RecordService:
 
     def _check_unique(self, model: ObjectModel, values: Mapping[str, Any], changed: Collection[str],
                       record_id: int | None) -> None:
-        deferred = self._deferred_checks[-1].unique if self._deferred_checks and record_id is None else None
+        if self._deferred_checks and record_id is None:  # a bulk create: checked per batch
+            self._deferred_checks[-1] = self._deferred_checks[-1]._replace(unique=tuple(
+                (name, values[name]) for name in model.unique if name in changed and values.get(name) is not None))
+            return
         for name in model.unique:
             value = values.get(name)
             if name not in changed or value is None:
-                continue
-            if deferred is not None:
-                deferred.append((name, value))
                 continue
             alone, others = model.unique_statements[name]
             if record_id is None:
@@ -779,13 +778,13 @@ def _record_id(value: Any) -> int:
     return record_id
 
 
-@dataclass(frozen=True)
-class _DeferredChecks:
-    """What one row of a bulk create still has to pass: its references and its unique values."""
+class _DeferredChecks(NamedTuple):
+    """What one row of a bulk create still has to pass: its references and its unique values
+    (a tuple: a bulk create makes one per row)."""
 
     model: ObjectModel
     references: list[tuple[str, str, str | None, Any]]
-    unique: list[tuple[str, Any]]
+    unique: tuple[tuple[str, Any], ...]
 
 
 def _chunks(values: list[Any], size: int = 500) -> Iterator[list[Any]]:
