@@ -624,7 +624,7 @@ class RecordService:
 
     def _check_unique(self, model: ObjectModel, values: Mapping[str, Any], changed: Collection[str],
                       record_id: int | None) -> None:
-        if self._deferred_checks and record_id is None:  # a bulk create: checked per batch
+        if self._deferred_checks is not None and record_id is None:  # a bulk create: checked per batch
             self._deferred_checks[-1] = self._deferred_checks[-1]._replace(unique=tuple(
                 (name, values[name]) for name in model.unique if name in changed and values.get(name) is not None))
             return

@@ -156,14 +156,12 @@ class TenantSession:
         stores the last value before the commit. An install bumps ~40 times: 3 updates, not 40.
         A bump inside a savepoint updates the row (its lock would go with a rollback)."""
         if key in self.held_versions:
-            value = self.held_versions[key] + 1
+            value = self.held_versions[key] = self.held_versions[key] + 1
             self.unwritten_versions.add(key)
         else:
             value = self.conn.execute(BUMP, {"_key": key}).scalar_one()
             if not self.conn.in_nested_transaction():
                 self.held_versions[key] = value
-        if key in self.held_versions:
-            self.held_versions[key] = value
         versions = self.cache.get("versions")
         if versions is not None:  # a new dict: a copy of the cache taken before stays as it was
             self.cache["versions"] = {**versions, key: value}
