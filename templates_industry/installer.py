@@ -122,10 +122,9 @@ class Installer:
         approvals.update_process(self.session, op.args["id"], op.args["document"])
 
     def _create_rule(self, op: Op) -> None:
-        from workflow_engine import create_rule
+        from workflow_engine import insert_rule
 
-        created = create_rule(self.session, op.args["document"])
-        self.refs[(op.pack, "rule", op.args["key"])] = str(created["id"])
+        self.refs[(op.pack, "rule", op.args["key"])] = str(insert_rule(self.session, op.args["document"]))
 
     def _update_rule(self, op: Op) -> None:
         from workflow_engine import update_rule

@@ -8,7 +8,7 @@ from .approval_definitions import create_process, delete_process, get_process, l
 from .approvals import WORKFLOW_TICK_HOOK, decide, delegate, escalate_due, get_request, list_requests, recall, submit
 from .engine import MAX_DEPTH, RUNNER_SERVICE
 from .executor import execute_run, test_rule
-from .rules import create_rule, delete_rule, get_rule, list_rules, update_rule
+from .rules import create_rule, delete_rule, get_rule, insert_rule, list_rules, update_rule
 from .tables import tenant_metadata
 
 if TYPE_CHECKING:
@@ -30,6 +30,7 @@ __all__ = [
     "get_request",
     "get_rule",
     "init_platform",
+    "insert_rule",
     "list_processes",
     "list_requests",
     "list_rules",

@@ -51,6 +51,11 @@ def _iso(value: Any) -> str | None:
 
 
 def create_rule(session: TenantSession, document: Any) -> dict[str, Any]:
+    return get_rule(session, insert_rule(session, document))
+
+
+def insert_rule(session: TenantSession, document: Any) -> int:
+    """:func:`create_rule`, answering only the new rule's id (a pack install needs no more)."""
     checked = check_rule(document, load_model(session), _approval_exists(session),
                          session.platform.cache(VALID_RULE_SHAPES))
     now = utcnow()
@@ -64,7 +69,7 @@ def create_rule(session: TenantSession, document: Any) -> dict[str, Any]:
         rule_id=rule_id, version=1, definition=checked, created_at=now, created_by=session.actor.user_id))
     bump_workflow_version(session)
     session.audit("rule.create", object="rule", record_id=rule_id, after=checked)
-    return get_rule(session, rule_id)
+    return rule_id
 
 
 def get_rule_row(session: TenantSession, rule_id: Any) -> Any:
