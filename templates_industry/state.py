@@ -155,6 +155,17 @@ class TenantState:
         keys = {int(row.ref): key for (_, kind, key), row in self.items.items() if kind == "report" and row.ref}
         return {**keys, **self.new_report_refs}
 
+    def _parts(self, group: str, key: str, cache: dict[tuple[str, str], dict[Any, Any]] | None) -> dict[Any, Any]:
+        """The parts of the object or role a key belongs to ({} when it no longer exists)."""
+        name = key.split(".", 1)[0]
+        if cache is not None and (group, name) in cache:
+            return cache[(group, name)]
+        document = (self.definitions if group == "object" else self.roles).get(name)
+        found = ((object_parts if group == "object" else role_parts)(document) if document else {})
+        if cache is not None:
+            cache[(group, name)] = found
+        return found
+
     def value(self, kind: str, key: str, ref: str | None = None,
               parts: dict[tuple[str, str], dict[Any, Any]] | None = None) -> Any:
         """The tenant's current document for a stable key (None when it no longer exists).
@@ -162,16 +173,10 @@ class TenantState:
         ``parts``: a cache of each object's and role's parts, for a caller that reads many keys
         of a state that no longer changes (otherwise every field would take its whole object apart).
         """
-        if kind in ("object", "field", "layout", "pipeline", "role", "access", "field_access"):
-            group = "object" if kind in ("object", "field", "layout", "pipeline") else "role"
-            name = key.split(".", 1)[0]
-            found = parts.get((group, name)) if parts is not None else None
-            if found is None:
-                document = (self.definitions if group == "object" else self.roles).get(name)
-                found = {} if not document else object_parts(document) if group == "object" else role_parts(document)
-                if parts is not None:
-                    parts[(group, name)] = found
-            return found.get((kind, key))
+        if kind in ("object", "field", "layout", "pipeline"):
+            return self._parts("object", key, parts).get((kind, key))
+        if kind in ("role", "access", "field_access"):
+            return self._parts("role", key, parts).get((kind, key))
         if kind == "rule":
             rule = self.rules.get(int(ref)) if ref else None
             return rule.definition if rule else None
