@@ -210,15 +210,17 @@ class RowImporter:
 
     def _insert_many(self, prepared: list[tuple[int, dict[str, Any]]]) -> bool:
         session = self.session
-        mark = session.mark()
+        mark, savepoint = session.mark(), session.conn.begin_nested()
         try:
             # A chunk is never larger than a batch, so every row is checked before any is
-            # inserted, and a unique index firing rolls back its own savepoint: a failed call
-            # leaves nothing behind.
+            # inserted; the savepoint takes back what the checks wrote (the autonumbers the
+            # batch took), so the rows tried again one by one number on without a gap.
             self.service.insert_many(self.object_name, [values for _, values in prepared], batch_size=CHUNK_ROWS)
         except CRMError:  # some row is bad: find each bad row one by one
+            savepoint.rollback()
             session.forget_since(mark)
             return False
+        savepoint.commit()
         self.counts["created"] += len(prepared)
         return True
 

@@ -213,3 +213,18 @@ def test_a_file_over_50_mb_is_refused_and_nothing_is_imported(members):
     assert response.status_code == 422
     assert response.json["error"]["message"] == "the file is larger than 50 MB"
     assert members.get("/records/member").json["meta"]["total"] == 0
+
+
+def test_rows_imported_after_a_bad_row_number_on_without_a_gap(api):
+    """A chunk with a bad row is tried again row by row; the numbers its first try took go back."""
+    ticket = {"name": "ticket", "label": "Ticket", "fields": [
+        {"name": "number", "type": "autonumber", "format": "T-{000}"}, {"name": "title", "type": "text", "required": True},
+        {"name": "hours", "type": "integer", "min": 0}]}
+    assert api.post("/objects", json=ticket).status_code == 201
+    content = "title,hours\nfirst,1\nsecond,-2\nthird,3\n".encode()
+    result = api.post("/imports", data={"file": (io.BytesIO(content), "t.csv"), "object": "ticket", "on_error": "skip",
+                                        "mapping": json.dumps({"title": "title", "hours": "hours"})},
+                      content_type="multipart/form-data").json
+    assert (result["created"], result["skipped"]) == (2, 1)
+    rows = api.get("/records/ticket?sort=id").json["data"]
+    assert [(r["title"], r["number"]) for r in rows] == [("first", "T-001"), ("third", "T-002")]
