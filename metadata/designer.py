@@ -114,6 +114,7 @@ class Designer:
             raise still_referenced(f"object {name!r} is still referenced by", blocking, reason="object_referenced",
                                    object=name)
         ddl.drop_table(self.session, obj.table_name)
+        self.session.inserted.forget_table(obj.table_name)
         self.session.conn.execute(stage_history.delete().where(stage_history.c.object == name))
         self.session.conn.execute(autonumber_counters.delete().where(autonumber_counters.c.object == name))
         delete_definition(self.session, name)

@@ -208,6 +208,7 @@ class RecordService:
         values = self._prepare_create(model, scope, data, utcnow())
         values["id"] = self._execute_unique(
             model, lambda: self.conn.execute(model.insert_statement, values).inserted_primary_key[0])
+        self.session.inserted.add(model.table.name, (values["id"],))
         return self._created(model, values)
 
     def create_many(self, object_name: str, rows: Iterable[Any], batch_size: int = 500) -> list[dict[str, Any]]:
@@ -304,6 +305,7 @@ class RecordService:
             if entered:
                 self.conn.execute(stage_history.insert(), entered)
         ids = [values["id"] for values in batch]
+        self.session.inserted.add(model.table.name, ids)
         self.session.audit_serialized("record.create", model.name, zip(ids, model.record_json.texts(batch)), now)
         records = model.dump_many(batch) if answer else None
         self.session.publish_batch(RECORD_CREATED, model.name, batch, model.dump, records)
@@ -433,6 +435,7 @@ class RecordService:
         seen.add((model.name, row.id))
         self._apply_on_delete(model, row.id, seen)
         self.conn.execute(model.table.delete().where(model.table.c.id == row.id))
+        self.session.inserted.discard(model.table.name, row.id)
         self.conn.execute(
             stage_history.delete().where(stage_history.c.object == model.name, stage_history.c.record_id == row.id)
         )
@@ -580,12 +583,18 @@ class RecordService:
         if self._deferred_checks is not None:
             self._deferred_checks.append(_DeferredChecks(model, checks, ()))
             return
+        inserted = self.session.inserted
         found = {(ftype, target, value) for _, ftype, target, value in checks
-                 if self.conn.execute(USER_EXISTS if ftype == "user" else self.model.object(target).exists_statement,
+                 if inserted.among(self._target_table(ftype, target), (value,))
+                 or self.conn.execute(USER_EXISTS if ftype == "user" else self.model.object(target).exists_statement,
                                       {"_id": value}).first() is not None}
         errors = _missing_references(checks, found)
         if errors:
             raise _invalid(model, errors)
+
+    def _target_table(self, ftype: str, target: str | None) -> str:
+        """The table a user or lookup reference points into."""
+        return users.name if ftype == "user" else self.model.object(target).table.name
 
     def _settle_checks(self, first: int) -> None:
         """The checks :meth:`create_many` deferred (rows ``first`` onwards), with one query per
@@ -602,8 +611,10 @@ class RecordService:
                 unique.setdefault((row.model.name, name), set()).add(value)
         found: set[tuple[str, str | None, Any]] = set()
         for (ftype, target), ids in wanted.items():
+            known = self.session.inserted.among(self._target_table(ftype, target), ids)
+            found.update((ftype, target, value) for value in known)
             query = USERS_AMONG if ftype == "user" else self.model.object(target).ids_among_statement
-            for chunk in _chunks(list(ids)):
+            for chunk in _chunks(list(ids - known)):
                 found.update((ftype, target, value) for value in self.conn.execute(query, {"_ids": chunk}).scalars())
         taken: dict[tuple[str, str], dict[Any, Any]] = {}
         for (object_name, name), values in unique.items():

@@ -15,6 +15,7 @@ from . import tables
 from .bulk import bulk_insert
 from .database import dumps
 from .events import Event, EventBatch, EventQueue
+from .inserted import InsertedRows
 
 if TYPE_CHECKING:
     from .platform import Platform
@@ -83,6 +84,8 @@ class TenantSession:
     #: those of them moved since in memory only (see :meth:`bump`).
     held_versions: dict[str, int] = field(default_factory=dict)
     unwritten_versions: set[str] = field(default_factory=set)
+    #: Rows this transaction inserted (records, users): a reference to one needs no query.
+    inserted: InsertedRows = field(default_factory=InsertedRows)
 
     @property
     def schema(self) -> str | None:
@@ -183,16 +186,18 @@ class TenantSession:
             self.audit_flushed += len(self.audit_entries)
             self.audit_entries = []
 
-    def mark(self) -> tuple[int, int]:
+    def mark(self) -> tuple[int, int, int]:
         """A point to come back to with :meth:`forget_since` when a savepoint opened with it is
         rolled back."""
-        return self.events.position(), self.audit_flushed + len(self.audit_entries)
+        return self.events.position(), self.audit_flushed + len(self.audit_entries), self.inserted.position()
 
-    def forget_since(self, mark: tuple[int, int]) -> None:
-        """Drop the events and audit entries queued since ``mark``; call it together with rolling
-        back the savepoint opened at ``mark`` (which takes the audit rows written since with it)."""
-        events, audited = mark
+    def forget_since(self, mark: tuple[int, int, int]) -> None:
+        """Drop the events, audit entries and inserted rows noted since ``mark``; call it together
+        with rolling back the savepoint opened at ``mark`` (which takes the audit rows written
+        since with it)."""
+        events, audited, inserted = mark
         self.events.truncate(events)
+        self.inserted.cut(inserted)
         keep = audited - self.audit_flushed
         if keep >= 0:
             del self.audit_entries[keep:]

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
 
-from .errors import Conflict, NotFound, ValidationError, problem
+from .errors import Conflict, CRMError, NotFound, ValidationError, problem
 from .session import TenantSession, utcnow
 from .tables import users
 
@@ -30,6 +31,72 @@ def create_user(
     team: str | None = None,
     manager_id: int | None = None,
 ) -> dict[str, Any]:
+    values = _new_user(session, email, password, name, roles, team, manager_id)
+    if session.conn.execute(sa.select(users.c.id).where(users.c.email == values["email"])).first():
+        raise _email_taken(values["email"])
+    values["id"] = session.conn.execute(users.insert(), values).inserted_primary_key[0]
+    return _created(session, [values])[0]
+
+
+def create_users(session: TenantSession, new_users: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Several users at once (the keyword arguments of :func:`create_user` each, or ``manager``:
+    the e-mail of a user earlier in the list), with the same checks: their e-mails looked up in
+    one query, the rows inserted in one executemany. The first user that fails, in order, fails
+    as it would alone, keyed ``rows[i]``."""
+    checked: list[dict[str, Any]] = []
+    managers: dict[int, str] = {}  # position -> the e-mail of a manager earlier in the list
+    failure: tuple[int, CRMError] | None = None
+    seen: set[str] = set()
+    for index, fields in enumerate(new_users):
+        try:
+            values = _new_user(session, fields["email"], fields.get("password"), fields.get("name", ""),
+                               fields.get("roles", ()), fields.get("team"), fields.get("manager_id"))
+            if values["email"] in seen:
+                raise _email_taken(values["email"])
+            if fields.get("manager"):
+                managers[index] = _earlier_manager(fields["manager"], seen)
+        except CRMError as exc:
+            failure = (index, exc)
+            break
+        seen.add(values["email"])
+        checked.append(values)
+    if seen:
+        taken = set(session.conn.execute(sa.select(users.c.email).where(users.c.email.in_(seen))).scalars())
+        for index, values in enumerate(checked):
+            if values["email"] in taken:
+                failure = (index, _email_taken(values["email"]))
+                break
+    if failure is not None:
+        index, exc = failure
+        raise exc.rekeyed(f"rows[{index}]: {exc.message}", f"rows[{index}].")
+    if not checked:
+        return []
+    # An executemany, then the ids by e-mail (unique): RETURNING in parameter order would cost a
+    # statement per row on SQLite. Managers within the list are set once everyone has an id.
+    session.conn.execute(users.insert(), checked)
+    ids = dict(session.conn.execute(sa.select(users.c.email, users.c.id).where(users.c.email.in_(seen))).all())
+    for values in checked:
+        values["id"] = ids[values["email"]]
+    if managers:
+        for index, manager in managers.items():
+            checked[index]["manager_id"] = ids[manager]
+        session.conn.execute(users.update().where(users.c.id == sa.bindparam("_id")).values(
+            manager_id=sa.bindparam("_manager")),
+            [{"_id": checked[i]["id"], "_manager": checked[i]["manager_id"]} for i in managers])
+    return _created(session, checked)
+
+
+def _earlier_manager(email: Any, earlier: set[str]) -> str:
+    manager = validate_email(email)
+    if manager not in earlier:
+        raise ValidationError(f"manager {manager} is not a user created before this one",
+                              {"manager": [f"no user {manager} earlier in the list"]})
+    return manager
+
+
+def _new_user(session: TenantSession, email: Any, password: str | None, name: str,
+              roles: Sequence[str], team: str | None, manager_id: int | None) -> dict[str, Any]:
+    """A new user's checked column values."""
     from .roles import role_names
 
     email = validate_email(email)
@@ -39,9 +106,7 @@ def create_user(
         raise ValidationError(f"unknown roles: {', '.join(unknown)}", {"roles": [f"unknown role {r!r}" for r in unknown]})
     if password is not None and (not isinstance(password, str) or len(password) < 8 or len(password) > 200):
         raise ValidationError("a password needs 8 to 200 characters", {"password": ["8 to 200 characters"]})
-    if session.conn.execute(sa.select(users.c.id).where(users.c.email == email)).first():
-        raise Conflict(f"a user with e-mail {email} already exists", {"email": ["already exists"]})
-    values = {
+    return {
         "email": email,
         "name": name or email.split("@")[0],
         "password_hash": session.platform.passwords.hash(password) if password else None,
@@ -51,10 +116,20 @@ def create_user(
         "active": True,
         "created_at": utcnow(),
     }
-    user_id = session.conn.execute(users.insert(), values).inserted_primary_key[0]
-    public = {key: values.get(key) for key in PUBLIC_COLUMNS if key in values}
-    public["id"] = user_id
-    session.audit("user.create", object="user", record_id=user_id, after=public)
+
+
+def _email_taken(email: str) -> Conflict:
+    return Conflict(f"a user with e-mail {email} already exists", {"email": ["already exists"]})
+
+
+def _created(session: TenantSession, created: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Audit the new users (stored with their ids) and answer their public form."""
+    session.inserted.add(users.name, [values["id"] for values in created])
+    public = []
+    for values in created:
+        user = {key: values[key] for key in PUBLIC_COLUMNS}
+        session.audit("user.create", object="user", record_id=user["id"], after=user)
+        public.append(user)
     _users_changed(session)
     return public
 

@@ -258,3 +258,47 @@ def test_unique_values_held_by_other_records_are_checked_per_batch_and_named_as_
     if field == "code":
         assert raised.value.message == f"{where}: code must be unique: referral {held} already has 'taken'"
     assert [r["code"] for r in service.api.get("/records/referral").json["data"]] == ["taken"]
+
+
+def _statements(session: Any) -> list[str]:
+    """The statements ``session`` sends from now on (appended as they go)."""
+    sent: list[str] = []
+    sa.event.listen(session.conn, "before_cursor_execute", lambda *args: sent.append(args[2]))
+    return sent
+
+
+def test_references_to_rows_this_unit_of_work_inserted_are_not_looked_up(service):
+    """An install's sample data refers to records and users it has just written: the same
+    transaction knows they exist without asking the database again."""
+    from crm_platform.core.users import create_user
+
+    with service.session() as session:
+        Designer(session).create_object(REFERRAL)
+        records = RecordService(session)
+        members = records.create_many("member", [{"code": f"m{i}"} for i in range(3)])
+        owner = create_user(session, "owner@example.com", None)
+        sent = _statements(session)
+        created = records.create_many("referral", [{"member": m["id"], "owner_id": owner["id"]} for m in members])
+    assert [r["member"] for r in created] == [m["id"] for m in members]
+    assert not [s for s in sent if "FROM obj_member" in s or "FROM sys_users" in s]
+
+
+def test_a_record_deleted_or_rolled_back_in_the_same_unit_of_work_is_missing_again(service):
+    with service.session() as session:
+        Designer(session).create_object(REFERRAL)
+    with pytest.raises(ValidationError) as deleted:
+        with service.session() as session:
+            records = RecordService(session)
+            gone = records.create("member", {"code": "gone"})["id"]
+            records.delete("member", gone)
+            records.create_many("referral", [{"member": gone}])
+    assert f"member record {gone} does not exist" in deleted.value.message
+    with pytest.raises(ValidationError) as undone:
+        with service.session() as session:
+            records = RecordService(session)
+            mark, savepoint = session.mark(), session.conn.begin_nested()
+            undone_id = records.create_many("member", [{"code": "undone"}])[0]["id"]
+            savepoint.rollback()
+            session.forget_since(mark)
+            records.create("referral", {"member": undone_id})
+    assert f"member record {undone_id} does not exist" in undone.value.message
