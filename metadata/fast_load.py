@@ -21,6 +21,8 @@ if TYPE_CHECKING:
 #: Returned by a converter whose quick check failed: validate through marshmallow instead.
 SLOW = object()
 Converter = Callable[[Any], Any]
+#: A code point UTF-8 cannot encode (in a Python string a surrogate is always a lone one).
+SURROGATE = re.compile("[\ud800-\udfff]")
 ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 TEXT_CEILINGS = {"text": (TEXT_MAX, 255), "textarea": (TEXTAREA_MAX, None)}
 #: Plain decimal notation (no exponent, no spaces): what Decimal(str(value)) reads exactly.
@@ -42,8 +44,9 @@ DECIMAL_PLACES = {"currency": 2, "percent": 4}
 
 def _text(limit: int) -> Converter:
     def convert(value: Any) -> Any:
-        # ASCII without NUL is what _clean_text accepts without looking further.
-        if value is None or (type(value) is str and len(value) <= limit and value.isascii() and "\x00" not in value):
+        # What _clean_text accepts: no NUL and no lone surrogate (UTF-8 cannot encode one).
+        if value is None or (type(value) is str and len(value) <= limit and "\x00" not in value
+                             and (value.isascii() or SURROGATE.search(value) is None)):
             return value
         return SLOW
 

@@ -33,7 +33,8 @@ FIELDS = [
     {"name": "dt", "type": "datetime"},
 ]
 VALUES = [
-    None, "", "abc", "abcde", "abcdef", "a\x00b", "é", "\ud800", "a" * 300, 0, 1, -1, 10, 11, 2**63, -(2**63),
+    None, "", "abc", "abcde", "abcdef", "a\x00b", "é", "\ud800", "a" * 300, "客户", "客户名称很长的", "中\x00文",
+    "中\udc80", "王芳 Wang", "中" * 300, 0, 1, -1, 10, 11, 2**63, -(2**63),
     2**63 - 1, True, False, 1.0, 1.5, "1", " 2 ", "2024-02-29", "2023-02-29", "2024-2-9", "20240229",
     "2024-02-29T00:00", "a", "b", "c", [], {}, ["a"],
     # integers and booleans as CSV cells
@@ -75,6 +76,8 @@ def test_quick_path_matches_marshmallow(document: dict) -> None:
 
 def test_valid_common_values_take_the_quick_path() -> None:
     assert fast_converter(FieldDef.from_document(FIELDS[0]))("abc") == "abc"
+    assert fast_converter(FieldDef.from_document(FIELDS[0]))("客户") == "客户"  # Chinese text too
+    assert fast_converter(FieldDef.from_document(FIELDS[0]))("客\ud800") is SLOW
     assert fast_converter(FieldDef.from_document(FIELDS[6]))("2024-02-29") == date(2024, 2, 29)
     assert fast_converter(FieldDef.from_document(FIELDS[7]))("c") is SLOW
 
