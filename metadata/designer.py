@@ -88,6 +88,7 @@ class Designer:
             for fd in obj.fields:
                 statements.extend(self._field_index_statements(obj, fd))
         ddl.run_statements(self.session, statements)
+        self.session.created_tables.update(obj.table_name for obj in objects.values())
         for obj in objects.values():
             for fd in obj.fields:
                 if fd.type == "autonumber":

@@ -313,13 +313,10 @@ class RecordService:
 
     def _allocate_ids(self, model: ObjectModel, count: int) -> list[int]:
         """``count`` fresh ids from the table's sequence, in one query (safe under concurrency)."""
-        key = f"id_sequence:{model.table.name}"
-        sequence = self.session.cache.get(key)
-        if sequence is None:
-            table = f'"{self.session.schema}"."{model.table.name}"' if self.session.schema else f'"{model.table.name}"'
-            sequence = self.conn.execute(sa.select(sa.func.pg_get_serial_sequence(table, "id"))).scalar_one()
-            self.session.cache[key] = sequence
-        # One array rather than a row per id: the driver reads it in one go.
+        table = f'"{self.session.schema}"."{model.table.name}"' if self.session.schema else f'"{model.table.name}"'
+        # One array rather than a row per id: the driver reads it in one go; the sequence is
+        # looked up in the same query.
+        sequence = sa.func.pg_get_serial_sequence(sa.literal(table), "id")
         return self.conn.execute(
             sa.select(sa.func.array_agg(sa.func.nextval(sequence))).select_from(sa.func.generate_series(1, count))
         ).scalar_one()
@@ -658,8 +655,9 @@ class RecordService:
         found. The result is read inside the guarding savepoint: SQLite refuses to release a
         savepoint while a RETURNING cursor is still open. SQLite undoes a single failed statement
         by itself and the transaction goes on, so a one-row write (no ``batch``) needs no savepoint
-        there; a batch does, or the rows before the failing one would stay."""
-        if not model.unique and not model.autonumbers:
+        there; a batch does, or the rows before the failing one would stay. Into a table this
+        transaction created nobody else writes: the checks made before the write are the last word."""
+        if not model.unique and not model.autonumbers or model.table.name in self.session.created_tables:
             return write()
         try:
             if batch is None and self.session.dialect == "sqlite":

@@ -86,6 +86,9 @@ class TenantSession:
     unwritten_versions: set[str] = field(default_factory=set)
     #: Rows this transaction inserted (records, users): a reference to one needs no query.
     inserted: InsertedRows = field(default_factory=InsertedRows)
+    #: Tables this transaction created: no other transaction sees them, so nobody can write
+    #: into them meanwhile (checks made here hold until the commit).
+    created_tables: set[str] = field(default_factory=set)
 
     @property
     def schema(self) -> str | None:
