@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
 from metadata import RecordService
+from workflow_engine.tables import scheduled_jobs
 
 LEAD = {
     "name": "lead",
@@ -20,6 +22,7 @@ LEAD = {
         {"name": "priority", "type": "picklist", "options": [{"value": "low"}, {"value": "high"}]},
         {"name": "status", "type": "picklist", "options": [{"value": "new"}, {"value": "working"}]},
         {"name": "touches", "type": "integer", "default": 0},
+        {"name": "follow_up", "type": "datetime"},
     ],
 }
 TASK = {
@@ -166,3 +169,34 @@ def test_a_failing_run_takes_back_the_batch_and_the_others_run_one_by_one(crm, t
     [run] = [r for r in crm.get(f"/rules/{failing['id']}/runs").json["data"] if r["matched"]]
     assert (run["status"], run["attempts"]) == ("queued", 1)  # to be tried again later, on its own
     assert "division by zero" in run["error"]
+
+
+def test_the_events_of_a_unit_of_work_keep_one_pending_job_per_record(crm, tenant):
+    follow_up = rule(crm, name="follow up", object="lead", actions=[set_field("priority", value="high")],
+                     trigger={"type": "time_relative", "field": "follow_up", "offset": {"amount": 1, "unit": "days"}})
+    first, moved = datetime(2030, 1, 1, 9, tzinfo=timezone.utc), datetime(2030, 2, 1, 9, tzinfo=timezone.utc)
+    with statements() as seen:
+        with tenant.session() as session:
+            service = RecordService(session)
+            a = service.create("lead", {"company": "A", "follow_up": first.isoformat()})["id"]
+            b = service.create("lead", {"company": "B", "follow_up": first.isoformat()})["id"]
+            service.update("lead", a, {"follow_up": moved.isoformat()})  # A's job moves
+            service.update("lead", b, {"company": "B2"})  # B's date is the same: its job stays
+            service.create("lead", {"company": "C"})  # no date, no job
+    day = timedelta(days=1)
+    assert jobs(tenant, follow_up["id"]) == [(a, "cancelled", first + day), (b, "pending", first + day),
+                                             (a, "pending", moved + day)]
+    touching = [s.split()[0] for s in seen if "sys_scheduled_jobs" in s]
+    assert touching == ["SELECT", "INSERT"]  # for all five events
+
+    with tenant.session() as session:
+        RecordService(session).update("lead", b, {"follow_up": None})
+        RecordService(session).delete("lead", a)
+    assert [status for _, status, _ in jobs(tenant, follow_up["id"])] == ["cancelled", "cancelled", "cancelled"]
+
+
+def jobs(tenant: Any, rule_id: int) -> list[tuple[int, str, datetime]]:
+    with tenant.session(write=False) as session:
+        rows = session.conn.execute(sa.select(scheduled_jobs.c.record_id, scheduled_jobs.c.status, scheduled_jobs.c.due_at)
+                                    .where(scheduled_jobs.c.rule_id == rule_id).order_by(scheduled_jobs.c.id))
+        return [tuple(row) for row in rows]
