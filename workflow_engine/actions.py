@@ -26,8 +26,8 @@ from .definitions import CompiledRule
 from .tables import notifications, outbox
 from .templates import render
 
-#: Hook name: callables ``(session, object_name, record_id, process_name, comment)`` submitting a
-#: record for approval (the approvals module registers it).
+#: Hook name: callables ``(session, object_name, record_id, process_name, comment, batch=None)``
+#: submitting a record for approval (the approvals module registers it).
 SUBMIT_APPROVAL_HOOK = "workflow.submit_approval"
 
 
@@ -179,7 +179,8 @@ def submit_approval(ctx: ActionContext, action: dict[str, Any]) -> dict[str, Any
     hooks = ctx.session.platform.hooks.get(SUBMIT_APPROVAL_HOOK, [])
     if not hooks:
         raise ValidationError("approval processes are not available")
-    result = hooks[0](ctx.session, ctx.obj.name, ctx.record["id"], action["process"], action.get("comment"))
+    result = hooks[0](ctx.session, ctx.obj.name, ctx.record["id"], action["process"], action.get("comment"),
+                      batch=ctx.batch)
     return {"process": action["process"], "request": result}
 
 

@@ -19,6 +19,7 @@ from crm_platform.core.events import RECORD_CREATED, RECORD_DELETED, RECORD_UPDA
 from crm_platform.core.tables import users
 from metadata import load_model
 
+from .approval_definitions import find_process, version_definition
 from .rules import compiled_version, compiled_versions
 from .tables import assignment_state
 
@@ -107,6 +108,9 @@ class RunBatch:
         self.known_users: set[int] = set()
         self._pools: dict[tuple[str | None, tuple[str, ...] | None], list[Any]] = {}
         self._users: dict[int, Any] = {}
+        self._active: list[Any] | None = None
+        self._processes: dict[tuple[str, str], Any] = {}
+        self._definitions: dict[tuple[int, int], dict[str, Any]] = {}
         #: Per rule: the round-robin position of each pool as stored, and as moved since.
         self._stored_cursors: dict[int, dict[str, int]] = {}
         self._cursors: dict[tuple[int, str], int] = {}
@@ -151,6 +155,29 @@ class RunBatch:
             if self._users[user_id] is not None:
                 self.known_users.add(user_id)
         return self._users[user_id]
+
+    def active_users(self) -> list[Any]:
+        """Every active user (full rows), by id."""
+        if self._active is None:
+            self._active = self.session.conn.execute(
+                sa.select(users).where(users.c.active.is_(True)).order_by(users.c.id)).all()
+            self._users.update((user.id, user) for user in self._active)
+            self.known_users.update(self._users)
+        return self._active
+
+    def process(self, object_name: str, name: str) -> Any:
+        """The live approval process of that name on that object, or None."""
+        key = (object_name, name)
+        if key not in self._processes:
+            self._processes[key] = find_process(self.session, object_name, name)
+        return self._processes[key]
+
+    def process_definition(self, process_id: int, version: int) -> dict[str, Any]:
+        """A version of an approval process's definition."""
+        key = (process_id, version)
+        if key not in self._definitions:
+            self._definitions[key] = version_definition(self.session, process_id, version)
+        return self._definitions[key]
 
     def cursor(self, rule_id: int, pool: str) -> int | None:
         """The last user a rule's round robin over ``pool`` assigned (None: it never did)."""
