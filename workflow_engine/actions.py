@@ -65,10 +65,22 @@ def _formula_names(obj: ObjectModel) -> list[str]:
 def _value(ctx: ActionContext, value: Any, result_type: str = "text") -> Any:
     """A literal, or ``{"formula": ...}`` evaluated on the triggering record."""
     if isinstance(value, dict) and set(value) == {"formula"}:
-        formula = Formula(value["formula"], _formula_names(ctx.obj), result_type)
-        result = formula.evaluate(ctx.record)
+        result = _formula(ctx, value["formula"], result_type).evaluate(ctx.record)
         return _jsonable(result)
     return value
+
+
+def _formula(ctx: ActionContext, expression: str, result_type: str) -> Formula:
+    """An action's formula on the rule's object, compiled once per (tenant, metadata version)."""
+    cache = ctx.session.platform.cache("workflow_action_formulas")
+    key = (ctx.session.tenant, ctx.model.version, ctx.obj.name, expression, result_type)
+    formula = cache.get(key)
+    if formula is None:
+        formula = Formula(expression, _formula_names(ctx.obj), result_type)
+        if len(cache) > 2048:
+            cache.clear()
+        cache[key] = formula
+    return formula
 
 
 def _jsonable(value: Any) -> Any:

@@ -58,6 +58,12 @@ from .tables import approval_history, approval_processes, approval_requests, app
 #: Hook name: callables ``(session, now)`` the scheduler's tick calls once per tenant.
 WORKFLOW_TICK_HOOK = "workflow.tick"
 DECISIONS = {"approve": "approved", "reject": "rejected"}
+# Statements built once (executed with parameters, they skip being built and keyed each time).
+PENDING_REQUEST = sa.select(approval_requests).where(
+    approval_requests.c.object == sa.bindparam("_object"), approval_requests.c.record_id == sa.bindparam("_record"),
+    approval_requests.c.status == "pending").limit(1)
+ADD_HISTORY = approval_history.insert()
+ADD_REQUEST = approval_requests.insert()
 MAX_COMMENT = 2000
 
 
@@ -227,17 +233,16 @@ def _require_pending(request: dict[str, Any]) -> None:
 
 
 def pending_request(session: TenantSession, object_name: str, record_id: int) -> Any:
-    return session.conn.execute(sa.select(approval_requests).where(
-        approval_requests.c.object == object_name, approval_requests.c.record_id == record_id,
-        approval_requests.c.status == "pending").limit(1)).first()
+    return session.conn.execute(PENDING_REQUEST, {"_object": object_name, "_record": record_id}).first()
 
 
 def _history(session: TenantSession, request: dict[str, Any], action: str, step: tuple[int, str] | None = None,
              comment: str | None = None, details: dict[str, Any] | None = None) -> None:
-    session.conn.execute(approval_history.insert().values(
-        request_id=request["id"], at=utcnow(), user_id=session.actor.user_id, user_email=session.actor.email[:254],
-        action=action, step_index=step[0] if step else None, step_name=step[1] if step else None, comment=comment,
-        version=request["process_version"], details=details))
+    session.conn.execute(ADD_HISTORY, {
+        "request_id": request["id"], "at": utcnow(), "user_id": session.actor.user_id,
+        "user_email": session.actor.email[:254], "action": action, "step_index": step[0] if step else None,
+        "step_name": step[1] if step else None, "comment": comment, "version": request["process_version"],
+        "details": details})
 
 
 def _notify(session: TenantSession, user_ids: list[int], title: str, body: str, request: dict[str, Any]) -> None:
@@ -302,7 +307,7 @@ def _submit(session: TenantSession, object_name: str, record_id: Any, process_na
               "object": obj.name, "record_id": record["id"], "status": "pending", "submitted_by": submitter,
               "comment": comment, "submitted_at": now, "updated_at": now,
               "step_index": first, "step_name": definition["steps"][first]["name"]}
-    request = {**values, "id": session.conn.execute(approval_requests.insert().values(values)).inserted_primary_key[0],
+    request = {**values, "id": session.conn.execute(ADD_REQUEST, values).inserted_primary_key[0],
                "decided_at": None, "decided_by": None}
     _history(session, request, "submitted", comment=comment, details={"submitted_by": submitter})
     session.audit("approval.submit", object=obj.name, record_id=record["id"],
