@@ -134,16 +134,13 @@ class RunBatch:
         return rule if rule is not None else compiled_version(self.session, rule_id, version)
 
     def pool(self, team: str | None = None, emails: list[str] | None = None) -> list[Any]:
-        """The active users (id, email) of a team and/or among some e-mail addresses, by id."""
+        """The active users of a team and/or among some e-mail addresses, by id (taken from
+        :meth:`active_users`: one read serves every pool of the batch)."""
         key = (team, tuple(e.lower() for e in emails) if emails is not None else None)
         if key not in self._pools:
-            query = sa.select(users.c.id, users.c.email).where(users.c.active.is_(True)).order_by(users.c.id)
-            if team is not None:
-                query = query.where(users.c.team == team)
-            if key[1] is not None:
-                query = query.where(users.c.email.in_(key[1]))
-            self._pools[key] = self.session.conn.execute(query).all()
-            self.known_users.update(user.id for user in self._pools[key])
+            among = frozenset(key[1]) if key[1] is not None else None
+            self._pools[key] = [user for user in self.active_users()
+                                if (team is None or user.team == team) and (among is None or user.email in among)]
         return self._pools[key]
 
     def user(self, user_id: Any) -> Any:
@@ -157,7 +154,8 @@ class RunBatch:
         return self._users[user_id]
 
     def active_users(self) -> list[Any]:
-        """Every active user (full rows), by id."""
+        """Every active user (full rows), by id: read once per batch that assigns or resolves
+        approvers by role (a tenant's users are hundreds, not millions)."""
         if self._active is None:
             self._active = self.session.conn.execute(
                 sa.select(users).where(users.c.active.is_(True)).order_by(users.c.id)).all()
