@@ -178,14 +178,17 @@ def compiled_version(session: TenantSession, rule_id: int, version: int) -> Comp
 
 
 def compiled_versions(session: TenantSession, wanted: Iterable[tuple[int, int]]) -> dict[tuple[int, int], CompiledRule]:
-    """:func:`compiled_version` of several (rule, version) pairs, those not compiled yet read in
-    one query; a pair that does not exist is left out (:func:`compiled_version` names it)."""
+    """:func:`compiled_version` of several (rule, version) pairs: a rule's current version is the
+    active rule (compiled once for the unit of work, whose record events need them too), the
+    others not compiled yet are read in one query; a pair that does not exist is left out
+    (:func:`compiled_version` names it)."""
     cache = session.platform.cache("workflow_rule_versions")
     model = load_model(session)
+    current = {(rule.id, rule.version): rule for rules in active_rules(session).values() for rule in rules}
     found = {}
     missing = []
     for rule_id, version in dict.fromkeys(wanted):
-        rule = cache.get((session.tenant, rule_id, version, model.version))
+        rule = current.get((rule_id, version)) or cache.get((session.tenant, rule_id, version, model.version))
         if rule is None:
             missing.append((rule_id, version))
         else:
