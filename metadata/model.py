@@ -168,8 +168,9 @@ class ObjectModel:
         table = self.table
         # Statements built once: executing them with parameters skips per-call construction.
         self.insert_statement = table.insert()
+        #: An update at the version it read, answering the row as stored (no row: changed meanwhile).
         self.update_statement = table.update().where(
-            table.c.id == sa.bindparam("_id"), table.c.version == sa.bindparam("_version"))
+            table.c.id == sa.bindparam("_id"), table.c.version == sa.bindparam("_version")).returning(*table.c)
         self.exists_statement = sa.select(table.c.id).where(table.c.id == sa.bindparam("_id"))
         #: The records among a list of ids, given as one expanding parameter ``_ids`` (an ``in_``
         #: of the values themselves would build a bound parameter for each, every time).

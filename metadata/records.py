@@ -79,9 +79,12 @@ def _is_empty(value: Any) -> bool:
 class RecordService:
     """Record operations inside one unit of work."""
 
-    def __init__(self, session: TenantSession) -> None:
+    def __init__(self, session: TenantSession, known_users: Collection[int] = ()) -> None:
         self.session = session
         self.conn = session.conn
+        #: Ids of users the caller has just read in this unit of work (users are never deleted):
+        #: a reference to one of them needs no check.
+        self.known_users = known_users
         #: While :meth:`create_many` prepares rows: each row's reference checks and unique values,
         #: one entry per row in order, checked together before the rows are inserted (see
         #: :meth:`_settle_checks`).
@@ -352,27 +355,45 @@ class RecordService:
 
     def update(self, object_name: str, record_id: Any, data: Any) -> dict[str, Any]:
         model = self.object(object_name)
-        row = self._row(model, record_id, self.policy.require(model.name, "read"))
+        return self.policy.present(model.name, self._update(model, record_id, data, None).record)
+
+    def update_values(self, object_name: str, record_id: Any, data: Any,
+                      current: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """:meth:`update` for automation that goes on working with the record (rule actions): answers
+        its stored values as a read gives them (the row the update returned), unmasked, so that
+        the caller need not read it back.
+
+        ``current`` is the record as the caller read (and locked) it in this unit of work; it is
+        not read again when the writer may read every record of the object. One that is no longer
+        current fails the update's version check (a 409), so it never overwrites a newer change."""
+        return dict(self._update(self.object(object_name), record_id, data, current).values)
+
+    def _update(self, model: ObjectModel, record_id: Any, data: Any, current: Mapping[str, Any] | None) -> _Stored:
+        scope = self.policy.require(model.name, "read")
+        if current is None or scope != "all" or current["id"] != _record_id(record_id):
+            current = self._row(model, record_id, scope)._mapping
         scope = self.policy.require(model.name, "update")
-        if not self.policy.covers(self.session, scope, row.owner_id):
-            raise PermissionDenied(f"you may not update {model.name} {row.id}", reason="update_outside_scope",
-                                   params={"object": model.name, "id": row.id, "scope": scope})
-        if isinstance(data, dict) and data.get("owner_id") is not None and data["owner_id"] != row.owner_id:
+        if not self.policy.covers(self.session, scope, current["owner_id"]):
+            raise PermissionDenied(f"you may not update {model.name} {current['id']}", reason="update_outside_scope",
+                                   params={"object": model.name, "id": current["id"], "scope": scope})
+        if isinstance(data, dict) and data.get("owner_id") is not None and data["owner_id"] != current["owner_id"]:
             self._check_owner(model, scope, data["owner_id"], "update")
-        return self.policy.present(model.name, self._update_row(model, row, data))
+        return self._update_row(model, current, data)
 
     def _guard(self, model: ObjectModel, record_id: int, action: str) -> None:
         for guard in self.session.platform.hooks.get(RECORD_GUARD_HOOK, ()):
             guard(self.session, model.name, record_id, action)
 
-    def _update_row(self, model: ObjectModel, current_row: Any, data: Any) -> dict[str, Any]:
-        self._guard(model, current_row.id, "update")
+    def _update_row(self, model: ObjectModel, current_row: Mapping[str, Any], data: Any) -> _Stored:
+        """Write a change to the record ``current_row`` holds; answers what is stored now. Events
+        and the audit see the stored values too (a decimal as its column rounds it)."""
+        self._guard(model, current_row["id"], "update")
         if not isinstance(data, dict):
             raise ValidationError("a record must be a JSON object", {"record": ["expected a JSON object"]},
                                   problems={"record": [problem("not_an_object")]})
         data = dict(data)
         expected_version = data.pop("version", None)
-        current = dict(current_row._mapping)
+        current = dict(current_row)
         if expected_version is not None:
             if not isinstance(expected_version, int) or isinstance(expected_version, bool):
                 raise ValidationError("version must be an integer", {"version": ["must be an integer"]},
@@ -393,15 +414,15 @@ class RecordService:
         self._compute_formulas(model, merged)
         changed = {k: v for k, v in merged.items() if k in model.table.c and current.get(k) != v}
         if not changed:
-            return model.dump(current)
+            return _Stored(current, model.dump(current))
         now = utcnow()
         changed.update(updated_at=now, updated_by=self.session.actor.user_id, version=current["version"] + 1)
         parameters = {**changed, "_id": current["id"], "_version": current["version"]}
-        rowcount = self._execute_unique(model, lambda: self.conn.execute(model.update_statement, parameters).rowcount)
-        if rowcount != 1:
+        row = self._execute_unique(model, lambda: self.conn.execute(model.update_statement, parameters).first())
+        if row is None:
             raise Conflict(f"{model.name} {current['id']} was changed concurrently; reload it and try again",
                            reason="changed_concurrently", params={"object": model.name, "id": current["id"]})
-        merged.update(changed)
+        merged = dict(row._mapping)
         record, previous = model.dump(merged), model.dump(current)
         diff_keys = [k for k in changed if k not in ("updated_at", "updated_by", "version")]
         self.session.audit(
@@ -416,7 +437,7 @@ class RecordService:
                 STAGE_CHANGED, object=model.name, record_id=current["id"], record=record, previous=previous,
                 extra={"from": current.get("stage"), "to": changed["stage"]}, values=merged, previous_values=current,
             )
-        return record
+        return _Stored(merged, record)
 
     def delete(self, object_name: str, record_id: Any) -> None:
         model = self.object(object_name)
@@ -574,8 +595,10 @@ class RecordService:
         actor = self.session.actor.user_id
         for name, ftype, target in model.reference_checks:
             value = values.get(name)
-            if name not in changed or value is None or (ftype == "user" and value == actor):
-                continue  # the acting user exists
+            if name not in changed or value is None:
+                continue
+            if ftype == "user" and (value == actor or value in self.known_users):
+                continue  # the acting user exists, and so do the ones the caller knows
             checks.append((name, ftype, target, value))
         if self._deferred_checks is not None:
             self._deferred_checks.append(_DeferredChecks(model, checks, ()))
@@ -756,7 +779,7 @@ class RecordService:
                 if fd.on_delete == "cascade":
                     self._delete_row(other, other_row, seen)
                 else:
-                    self._update_row(other, other_row, {field_name: None})
+                    self._update_row(other, other_row._mapping, {field_name: None})
 
 
 def _column_rows(batch: list[dict[str, Any]], columns: list[str]) -> list[list[Any]]:
@@ -785,6 +808,13 @@ def _record_id(value: Any) -> int:
     if record_id < 1 or record_id > 2**63 - 1:
         raise NotFound(f"record {value!r} does not exist", reason="no_such_record", params={"id": value})
     return record_id
+
+
+class _Stored(NamedTuple):
+    """A record as an update left it: its stored values and their JSON form."""
+
+    values: dict[str, Any]
+    record: dict[str, Any]
 
 
 class _DeferredChecks(NamedTuple):

@@ -21,12 +21,13 @@ from metadata.formulas import Formula
 from metadata.model import ObjectModel, TenantModel
 from metadata.tags import add_tags, remove_tags
 
+from .batch import RunBatch
 from .definitions import CompiledRule
-from .tables import assignment_state, notifications, outbox
+from .tables import notifications, outbox
 from .templates import render
 
-#: Hook name: callables ``(session, object_name, record_id, process_name, comment)`` submitting a
-#: record for approval (the approvals module registers it).
+#: Hook name: callables ``(session, object_name, record_id, process_name, comment, batch=None)``
+#: submitting a record for approval (the approvals module registers it).
 SUBMIT_APPROVAL_HOOK = "workflow.submit_approval"
 
 
@@ -41,18 +42,20 @@ class ActionContext:
     record: dict[str, Any]  # stored Python values
     run_id: int
     event: dict[str, Any]
+    #: What the runs of this unit of work share (users, round-robin positions, their records).
+    batch: RunBatch
 
     @property
     def records(self) -> RecordService:
-        return RecordService(self.session)
+        return RecordService(self.session, self.batch.known_users)
 
     def record_json(self) -> dict[str, Any]:
         return self.obj.dump(self.record)
 
-    def refresh(self) -> None:
-        row = self.session.conn.execute(self.obj.row_statement, {"_id": self.record["id"]}).first()
-        if row is not None:
-            self.record = dict(row._mapping)
+    def update(self, values: dict[str, Any]) -> None:
+        """Change the record; :attr:`record` becomes what is stored (no need to read it back)."""
+        current = self.batch.records.get(self.obj, self.record["id"])
+        self.record = self.records.update_values(self.obj.name, self.record["id"], values, current)
 
 
 def _formula_names(obj: ObjectModel) -> list[str]:
@@ -62,10 +65,22 @@ def _formula_names(obj: ObjectModel) -> list[str]:
 def _value(ctx: ActionContext, value: Any, result_type: str = "text") -> Any:
     """A literal, or ``{"formula": ...}`` evaluated on the triggering record."""
     if isinstance(value, dict) and set(value) == {"formula"}:
-        formula = Formula(value["formula"], _formula_names(ctx.obj), result_type)
-        result = formula.evaluate(ctx.record)
+        result = _formula(ctx, value["formula"], result_type).evaluate(ctx.record)
         return _jsonable(result)
     return value
+
+
+def _formula(ctx: ActionContext, expression: str, result_type: str) -> Formula:
+    """An action's formula on the rule's object, compiled once per (tenant, metadata version)."""
+    cache = ctx.session.platform.cache("workflow_action_formulas")
+    key = (ctx.session.tenant, ctx.model.version, ctx.obj.name, expression, result_type)
+    formula = cache.get(key)
+    if formula is None:
+        formula = Formula(expression, _formula_names(ctx.obj), result_type)
+        if len(cache) > 2048:
+            cache.clear()
+        cache[key] = formula
+    return formula
 
 
 def _jsonable(value: Any) -> Any:
@@ -100,9 +115,8 @@ def _values(ctx: ActionContext, target: ObjectModel, values: dict[str, Any]) -> 
 def set_field(ctx: ActionContext, action: dict[str, Any]) -> dict[str, Any]:
     raw = {"formula": action["formula"]} if "formula" in action else action.get("value")
     value = _value(ctx, raw, _result_type(ctx.obj, action["field"]))
-    updated = ctx.records.update(ctx.obj.name, ctx.record["id"], {action["field"]: value})
-    ctx.refresh()
-    return {"field": action["field"], "value": updated.get(action["field"])}
+    ctx.update({action["field"]: value})
+    return {"field": action["field"], "value": ctx.record_json().get(action["field"])}
 
 
 def create_record(ctx: ActionContext, action: dict[str, Any]) -> dict[str, Any]:
@@ -128,15 +142,6 @@ def update_related(ctx: ActionContext, action: dict[str, Any]) -> dict[str, Any]
     return {"object": target.name, "updated": list(ids)}
 
 
-def _team_users(session: TenantSession, team: str | None = None, emails: list[str] | None = None) -> list[Any]:
-    query = sa.select(users.c.id, users.c.email).where(users.c.active.is_(True)).order_by(users.c.id)
-    if team is not None:
-        query = query.where(users.c.team == team)
-    if emails is not None:
-        query = query.where(users.c.email.in_([e.lower() for e in emails]))
-    return session.conn.execute(query).all()
-
-
 def assign_owner(ctx: ActionContext, action: dict[str, Any]) -> dict[str, Any]:
     """Round robin over a team, the least loaded member, a named user, or a territory map."""
     session, strategy = ctx.session, action["strategy"]
@@ -153,7 +158,7 @@ def assign_owner(ctx: ActionContext, action: dict[str, Any]) -> dict[str, Any]:
             return {"skipped": f"no territory for {territory['field']}={key!r}"}
     if strategy == "user":
         emails = [action["user"]] if "user" in action else emails
-    pool = _team_users(session, team, emails)
+    pool = ctx.batch.pool(team, emails)
     if not pool:
         raise ValidationError(f"assign_owner: nobody to assign to (team {team!r}, users {emails!r})")
     if strategy == "least_loaded":
@@ -164,19 +169,13 @@ def assign_owner(ctx: ActionContext, action: dict[str, Any]) -> dict[str, Any]:
     elif strategy == "round_robin":
         pool_key = f"team:{team}" if team is not None else "users:" + ",".join(sorted(u.email for u in pool))
         pool_key = pool_key[:200]
-        last = session.conn.execute(sa.select(assignment_state.c.last_user_id).where(
-            assignment_state.c.rule_id == ctx.rule.id, assignment_state.c.pool == pool_key)).scalar()
+        last = ctx.batch.cursor(ctx.rule.id, pool_key)
         after = [u for u in pool if last is not None and u.id > last]
         chosen = after[0] if after else pool[0]
-        if last is None:
-            session.conn.execute(assignment_state.insert().values(rule_id=ctx.rule.id, pool=pool_key, last_user_id=chosen.id))
-        else:
-            session.conn.execute(assignment_state.update().where(
-                assignment_state.c.rule_id == ctx.rule.id, assignment_state.c.pool == pool_key).values(last_user_id=chosen.id))
+        ctx.batch.move_cursor(ctx.rule.id, pool_key, chosen.id)
     else:
         chosen = pool[0]
-    ctx.records.update(ctx.obj.name, ctx.record["id"], {"owner_id": chosen.id})
-    ctx.refresh()
+    ctx.update({"owner_id": chosen.id})
     return {"owner_id": chosen.id, "email": chosen.email}
 
 
@@ -192,7 +191,8 @@ def submit_approval(ctx: ActionContext, action: dict[str, Any]) -> dict[str, Any
     hooks = ctx.session.platform.hooks.get(SUBMIT_APPROVAL_HOOK, [])
     if not hooks:
         raise ValidationError("approval processes are not available")
-    result = hooks[0](ctx.session, ctx.obj.name, ctx.record["id"], action["process"], action.get("comment"))
+    result = hooks[0](ctx.session, ctx.obj.name, ctx.record["id"], action["process"], action.get("comment"),
+                      batch=ctx.batch)
     return {"process": action["process"], "request": result}
 
 
@@ -206,8 +206,7 @@ def recipients(ctx: ActionContext, to: str) -> list[Any]:
     columns = (users.c.id, users.c.email, users.c.name, users.c.manager_id)
 
     def by_ids(ids: list[Any]) -> list[Any]:
-        ids = [i for i in ids if i is not None]
-        return session.conn.execute(sa.select(*columns).where(users.c.id.in_(ids))).all() if ids else []
+        return [user for user in map(ctx.batch.user, ids) if user is not None]
 
     if to == "owner":
         return by_ids([ctx.record.get("owner_id")])

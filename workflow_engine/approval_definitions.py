@@ -188,11 +188,15 @@ def process_json(row: Any) -> dict[str, Any]:
             "created_at": _iso(m["created_at"]), "updated_at": _iso(m["updated_at"])}
 
 
+#: The live process of an object by name (built once: executed with parameters).
+FIND_PROCESS = sa.select(approval_processes).where(
+    approval_processes.c.object == sa.bindparam("_object"), approval_processes.c.name == sa.bindparam("_name"),
+    approval_processes.c.deleted.is_(False))
+
+
 def find_process(session: TenantSession, object_name: str, name: str) -> Any:
     """The live process of that name on that object, or None."""
-    return session.conn.execute(sa.select(approval_processes).where(
-        approval_processes.c.object == object_name, approval_processes.c.name == name,
-        approval_processes.c.deleted.is_(False))).first()
+    return session.conn.execute(FIND_PROCESS, {"_object": object_name, "_name": name}).first()
 
 
 def _refuse_duplicate(session: TenantSession, checked: dict[str, Any], process_id: int | None = None) -> None:

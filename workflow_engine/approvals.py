@@ -48,6 +48,7 @@ from .approval_definitions import (  # noqa: F401 - list_processes: part of this
     version_definition,
 )
 from .approval_inbox import get_request, list_requests, pending_count  # noqa: F401 - part of this module's face
+from .batch import RunBatch
 from .definitions import CompiledRule
 from .engine import RUNNER_SERVICE, condition_fields, typed, with_tags
 from .executor import ActionFailed, perform
@@ -57,6 +58,12 @@ from .tables import approval_history, approval_processes, approval_requests, app
 #: Hook name: callables ``(session, now)`` the scheduler's tick calls once per tenant.
 WORKFLOW_TICK_HOOK = "workflow.tick"
 DECISIONS = {"approve": "approved", "reject": "rejected"}
+# Statements built once (executed with parameters, they skip being built and keyed each time).
+PENDING_REQUEST = sa.select(approval_requests).where(
+    approval_requests.c.object == sa.bindparam("_object"), approval_requests.c.record_id == sa.bindparam("_record"),
+    approval_requests.c.status == "pending").limit(1)
+ADD_HISTORY = approval_history.insert()
+ADD_REQUEST = approval_requests.insert()
 MAX_COMMENT = 2000
 
 
@@ -129,18 +136,31 @@ def _title(obj: ObjectModel, record: dict[str, Any]) -> str:
     return f"{obj.label()} {value if value not in (None, '') else '#' + str(record['id'])}"
 
 
+def _held_record(batch: RunBatch, obj: ObjectModel, record_id: Any) -> dict[str, Any]:
+    """:func:`_record`, locked, from what the batch holds (read only if it holds nothing)."""
+    try:
+        key = int(record_id)
+    except (TypeError, ValueError):
+        raise NotFound(f"{obj.name} {record_id!r} does not exist") from None
+    record = batch.records.get(obj, key)
+    if record is None:
+        raise NotFound(f"{obj.name} {record_id!r} does not exist")
+    return record
+
+
 def _user(session: TenantSession, user_id: Any) -> Any:
     if user_id is None:
         return None
     return session.conn.execute(sa.select(users).where(users.c.id == user_id)).first()
 
 
-def resolve_approvers(session: TenantSession, obj: ObjectModel, step: dict[str, Any],
-                      record: dict[str, Any]) -> tuple[list[Any], list[CodedMessage]]:
-    """The active users who approve this step for this record, and why a specification found nobody."""
+def resolve_approvers(session: TenantSession, obj: ObjectModel, step: dict[str, Any], record: dict[str, Any],
+                      batch: RunBatch | None = None) -> tuple[list[Any], list[CodedMessage]]:
+    """The active users who approve this step for this record, and why a specification found nobody.
+    ``batch``: the users already read in this unit of work's rule runs."""
+    batch = batch or RunBatch(session)
     found: dict[int, Any] = {}
     missing: list[CodedMessage] = []
-    active: list[Any] | None = None
     for spec in approver_specs(step):
         kind, value = spec["type"], spec.get("value")
         if kind == "user":
@@ -148,16 +168,14 @@ def resolve_approvers(session: TenantSession, obj: ObjectModel, step: dict[str, 
             rows = [row] if row is not None else []
             why = CodedMessage(f"user {value!r} does not exist", "no_such_user", user=value)
         elif kind == "role":
-            if active is None:
-                active = session.conn.execute(sa.select(users).where(users.c.active.is_(True)).order_by(users.c.id)).all()
-            rows = [u for u in active if value in (u.roles or [])]
+            rows = [u for u in batch.active_users() if value in (u.roles or [])]
             why = CodedMessage(f"nobody active holds role {value!r}", "role_unheld", role=value)
         elif kind == "manager":
-            owner = _user(session, record.get("owner_id"))
-            rows = [m for m in [_user(session, owner.manager_id if owner else None)] if m is not None]
+            owner = batch.user(record.get("owner_id"))
+            rows = [m for m in [batch.user(owner.manager_id if owner else None)] if m is not None]
             why = CodedMessage("the record's owner has no manager", "owner_without_manager")
         else:
-            rows = [r for r in [_user(session, record.get(value))] if r is not None]
+            rows = [r for r in [batch.user(record.get(value))] if r is not None]
             why = CodedMessage(f"field {value!r} is empty", "approver_field_empty", field=value)
         inactive = [r for r in rows if not r.active]
         rows = [r for r in rows if r.active]
@@ -170,9 +188,9 @@ def resolve_approvers(session: TenantSession, obj: ObjectModel, step: dict[str, 
 
 
 def _plan(session: TenantSession, obj: ObjectModel, step: dict[str, Any], record: dict[str, Any],
-          error: type[ValidationError | Conflict]) -> list[Any]:
+          error: type[ValidationError | Conflict], batch: RunBatch | None = None) -> list[Any]:
     """The approvers of a step, or ``error`` when the step could never complete."""
-    approvers, missing = resolve_approvers(session, obj, step, record)
+    approvers, missing = resolve_approvers(session, obj, step, record, batch)
     if not approvers:
         message = f"step {step['name']!r} has no approver: {'; '.join(missing)}"
         raise error(message, {"steps": [message]}, reason="no_approver",
@@ -215,17 +233,16 @@ def _require_pending(request: dict[str, Any]) -> None:
 
 
 def pending_request(session: TenantSession, object_name: str, record_id: int) -> Any:
-    return session.conn.execute(sa.select(approval_requests).where(
-        approval_requests.c.object == object_name, approval_requests.c.record_id == record_id,
-        approval_requests.c.status == "pending").limit(1)).first()
+    return session.conn.execute(PENDING_REQUEST, {"_object": object_name, "_record": record_id}).first()
 
 
 def _history(session: TenantSession, request: dict[str, Any], action: str, step: tuple[int, str] | None = None,
              comment: str | None = None, details: dict[str, Any] | None = None) -> None:
-    session.conn.execute(approval_history.insert().values(
-        request_id=request["id"], at=utcnow(), user_id=session.actor.user_id, user_email=session.actor.email[:254],
-        action=action, step_index=step[0] if step else None, step_name=step[1] if step else None, comment=comment,
-        version=request["process_version"], details=details))
+    session.conn.execute(ADD_HISTORY, {
+        "request_id": request["id"], "at": utcnow(), "user_id": session.actor.user_id,
+        "user_email": session.actor.email[:254], "action": action, "step_index": step[0] if step else None,
+        "step_name": step[1] if step else None, "comment": comment, "version": request["process_version"],
+        "details": details})
 
 
 def _notify(session: TenantSession, user_ids: list[int], title: str, body: str, request: dict[str, Any]) -> None:
@@ -246,34 +263,37 @@ def submit(session: TenantSession, object_name: str, record_id: Any, process_nam
     return get_request(session, _submit(session, object_name, record_id, process_name, comment), check_access=False)
 
 
-def _submit(session: TenantSession, object_name: str, record_id: Any, process_name: Any, comment: Any) -> int:
-    """:func:`submit`, answering only the new request's id (a rule's action needs no more)."""
+def _submit(session: TenantSession, object_name: str, record_id: Any, process_name: Any, comment: Any,
+            batch: RunBatch | None = None) -> int:
+    """:func:`submit`, answering only the new request's id (a rule's action needs no more).
+    ``batch``: what the rule runs of this unit of work have read (processes, records, users)."""
     comment = _comment(comment)
     obj = load_model(session).object(object_name)
     if not isinstance(process_name, str) or not process_name:
         raise ValidationError("name the approval process: {\"process\": <name>}", {"process": ["required"]},
                               reason="process_required")
-    process = find_process(session, obj.name, process_name)
+    batch = batch or RunBatch(session)
+    process = batch.process(obj.name, process_name)
     if process is None:
         raise ValidationError(f"no approval process {process_name!r} on {obj.name}", {"process": ["unknown process"]},
                               reason="no_such_process", params={"process": process_name, "object": obj.name})
     if not process.active:
         raise ValidationError(f"approval process {process_name!r} is inactive", {"process": ["inactive"]},
                               reason="process_inactive", params={"process": process_name})
-    record = _record(session, obj, record_id, lock=True)
+    record = _held_record(batch, obj, record_id)
     existing = pending_request(session, obj.name, record["id"])
     if existing is not None:
         raise Conflict(f"{obj.name} {record['id']} already awaits approval ({existing.process_name!r}, request "
                        f"{existing.id})", {"record": [f"approval request {existing.id} is pending"]},
                        reason="already_awaiting", params={"object": obj.name, "process": existing.process_name})
-    definition = version_definition(session, process.id, process.version)
+    definition = batch.process_definition(process.id, process.version)
     entry = definition.get("entry_condition")
     if not _holds(session, obj, entry, record):
         shown = _shown(obj, entry)
         raise ValidationError(f"{obj.name} {record['id']} does not meet the entry condition of {process_name!r}: {shown}",
                               {"entry_condition": [f"not met: {shown}"]}, reason="entry_condition_not_met",
                               params={"object": obj.name, "process": process_name, "condition": shown})
-    plans = {index: _plan(session, obj, step, record, ValidationError)
+    plans = {index: _plan(session, obj, step, record, ValidationError, batch)
              for index, step in enumerate(definition["steps"]) if _holds(session, obj, step.get("condition"), record)}
     if not plans:
         raise ValidationError(f"no step of {process_name!r} applies to {obj.name} {record['id']}",
@@ -282,11 +302,13 @@ def _submit(session: TenantSession, object_name: str, record_id: Any, process_na
     # A rule submitting on a user's change acts as the rule; the request is still that user's.
     submitter = session.actor.user_id or record.get("updated_by") or record.get("owner_id")
     now = utcnow()
+    first = min(plans)  # the step the request starts at (stored with it: no update to open it)
     values = {"process_id": process.id, "process_version": process.version, "process_name": process.name,
               "object": obj.name, "record_id": record["id"], "status": "pending", "submitted_by": submitter,
-              "comment": comment, "submitted_at": now, "updated_at": now}
-    request = {**values, "id": session.conn.execute(approval_requests.insert().values(values)).inserted_primary_key[0],
-               "step_index": None, "step_name": None, "decided_at": None, "decided_by": None}
+              "comment": comment, "submitted_at": now, "updated_at": now,
+              "step_index": first, "step_name": definition["steps"][first]["name"]}
+    request = {**values, "id": session.conn.execute(ADD_REQUEST, values).inserted_primary_key[0],
+               "decided_at": None, "decided_by": None}
     _history(session, request, "submitted", comment=comment, details={"submitted_by": submitter})
     session.audit("approval.submit", object=obj.name, record_id=record["id"],
                   after={"request": request["id"], "process": process.name, "version": process.version, "comment": comment})
@@ -313,9 +335,10 @@ def _open_step(session: TenantSession, request: dict[str, Any], step: dict[str, 
     now = utcnow()
     delay = escalation_delay(step)
     due = now + timedelta(seconds=delay) if delay else None
-    session.conn.execute(approval_requests.update().where(approval_requests.c.id == request["id"]).values(
-        step_index=where[0], step_name=where[1], updated_at=now))
-    request.update(step_index=where[0], step_name=where[1])
+    if (request["step_index"], request["step_name"]) != where:
+        session.conn.execute(approval_requests.update().where(approval_requests.c.id == request["id"]).values(
+            step_index=where[0], step_name=where[1], updated_at=now))
+        request.update(step_index=where[0], step_name=where[1])
     session.conn.execute(approval_tasks.insert(), [
         {"request_id": request["id"], "step_index": where[0], "step_name": where[1], "approver_id": a.id,
          "status": "pending", "created_at": now, "due_at": due} for a in approvers])
@@ -604,6 +627,6 @@ def approval_exists(session: TenantSession, object_name: str, process_name: str)
 
 
 def submit_from_rule(session: TenantSession, object_name: str, record_id: int, process_name: str,
-                     comment: str | None) -> int:
+                     comment: str | None, batch: RunBatch | None = None) -> int:
     """``SUBMIT_APPROVAL_HOOK``: the rule action submit_approval; answers the request's id."""
-    return _submit(session, object_name, record_id, process_name, comment)
+    return _submit(session, object_name, record_id, process_name, comment, batch)

@@ -44,6 +44,8 @@ LISTENS = {
 #: Triggers that look further than the event type (which fields changed, which stages).
 DETAILED_TRIGGERS = frozenset({"on_field_change", "on_stage_change"})
 UNITS = {"minutes": 60, "hours": 3600, "days": 86400}
+#: (rule, record) pairs looked up in one query of pending jobs.
+PAIRS_PER_QUERY = 500
 
 
 def trigger_fits(rule: CompiledRule, event: Event) -> bool:
@@ -155,6 +157,7 @@ def before_commit(session: TenantSession) -> None:
     skipped: list[dict[str, Any]] = []
     queued: list[dict[str, Any]] = []
     missed: list[dict[str, Any]] = []
+    timed: list[tuple[CompiledRule, ObjectModel, Event]] = []
     for event in events:
         rules = by_object.get(event.object)
         if not rules or event.object not in model.objects:
@@ -166,7 +169,7 @@ def before_commit(session: TenantSession) -> None:
         misses: list[int] = []
         for rule in rules:
             if rule.type == "time_relative":
-                _schedule(session, rule, obj, event, now)
+                timed.append((rule, obj, event))
                 continue
             if event.type not in LISTENS.get(rule.type, ()):
                 continue
@@ -198,6 +201,8 @@ def before_commit(session: TenantSession) -> None:
             missed.append({"object": event.object, "record_id": event.record_id, "event_id": event.id,
                            "event_type": event.type, "depth": event.depth, "at": now,
                            "missed": ";" + ";".join(map(str, misses)) + ";"})
+    if timed:
+        _schedule(session, timed, now)
     if missed:
         session.conn.execute(rule_evaluations.insert(), missed)
     if skipped:
@@ -226,36 +231,74 @@ def _as_moment(value: Any) -> datetime | None:
     return None
 
 
-def _schedule(session: TenantSession, rule: CompiledRule, obj: ObjectModel, event: Event, now: datetime) -> None:
-    """Keep one pending job per (rule, record) at the moment the trigger names."""
-    trigger = rule.trigger
-    pending = sa.and_(scheduled_jobs.c.rule_id == rule.id, scheduled_jobs.c.record_id == event.record_id,
-                      scheduled_jobs.c.status == "pending")
-    if event.type == RECORD_DELETED:
-        session.conn.execute(scheduled_jobs.update().where(pending).values(status="cancelled", finished_at=now))
+def _schedule(session: TenantSession, timed: list[tuple[CompiledRule, ObjectModel, Event]], now: datetime) -> None:
+    """Keep one pending job per (rule, record) at the moment its trigger names, for every event
+    of the unit of work in order: their pending jobs read in one query, the jobs they leave
+    cancelled in one update and the new ones inserted together (a new job a later event
+    replaced is stored cancelled, as if each event had been handled on its own)."""
+    asks = [(rule, event, due) for rule, obj, event in timed if (due := _due(rule, obj, event)) is not UNCHANGED]
+    if not asks:
         return
+    jobs = _pending_jobs(session, {(rule.id, event.record_id) for rule, event, _ in asks})
+    cancelled: list[int] = []
+    added: list[dict[str, Any]] = []
+    for rule, event, due in asks:
+        pending = jobs.setdefault((rule.id, event.record_id), [])
+        if due is not None and pending and all(_as_moment(job["due_at"]) == due for job in pending):
+            continue
+        for job in pending:  # stored ones by id; new ones are not written yet
+            if "id" in job:
+                cancelled.append(job["id"])
+            else:
+                job.update(status="cancelled", finished_at=now)
+        pending.clear()
+        if due is not None:
+            job = {"rule_id": rule.id, "object": event.object, "record_id": event.record_id, "due_at": due,
+                   "status": "pending", "event": event_payload(event), "created_at": now, "finished_at": None}
+            added.append(job)
+            pending.append(job)
+    if cancelled:
+        session.conn.execute(scheduled_jobs.update().where(scheduled_jobs.c.id.in_(cancelled))
+                             .values(status="cancelled", finished_at=now))
+    if added:
+        session.conn.execute(scheduled_jobs.insert(), added)
+
+
+#: What :func:`_due` answers for an event that leaves a rule's pending job as it is.
+UNCHANGED = object()
+
+
+def _due(rule: CompiledRule, obj: ObjectModel, event: Event) -> Any:
+    """When the event makes the rule's job due: a moment, None (no job: cancel any), or
+    :data:`UNCHANGED`."""
+    trigger = rule.trigger
+    if event.type == RECORD_DELETED:
+        return None
     field_name = trigger.get("field")
     on = trigger.get("on") or ("create" if field_name is None else "create_or_update")
     if event.type == STAGE_CHANGED or (on == "create" and event.type != RECORD_CREATED):
-        return
+        return UNCHANGED
     if field_name is None:
         base = event.occurred_at
     else:
         if event.type == RECORD_UPDATED and (event.record or {}).get(field_name) == (event.previous or {}).get(field_name):
-            return
+            return UNCHANGED
         base = _as_moment(typed(obj, event.record, [field_name]).get(field_name))
-    existing = session.conn.execute(sa.select(scheduled_jobs.c.id, scheduled_jobs.c.due_at).where(pending)).all()
     if base is None:
-        if existing:
-            session.conn.execute(scheduled_jobs.update().where(pending).values(status="cancelled", finished_at=now))
-        return
+        return None
     offset = timedelta(seconds=trigger["offset"]["amount"] * UNITS[trigger["offset"]["unit"]])
-    due = base - offset if trigger.get("direction") == "before" else base + offset
-    if existing and all(_as_moment(row.due_at) == due for row in existing):
-        return
-    if existing:
-        session.conn.execute(scheduled_jobs.update().where(pending).values(status="cancelled", finished_at=now))
-    session.conn.execute(scheduled_jobs.insert().values(
-        rule_id=rule.id, object=event.object, record_id=event.record_id, due_at=due, status="pending",
-        event=event_payload(event), created_at=now,
-    ))
+    return base - offset if trigger.get("direction") == "before" else base + offset
+
+
+def _pending_jobs(session: TenantSession, pairs: set[tuple[int, Any]]) -> dict[tuple[int, Any], list[dict[str, Any]]]:
+    """The pending jobs of these (rule, record) pairs: their ids and moments."""
+    found: dict[tuple[int, Any], list[dict[str, Any]]] = {}
+    wanted = list(pairs)
+    key = sa.tuple_(scheduled_jobs.c.rule_id, scheduled_jobs.c.record_id)
+    for start in range(0, len(wanted), PAIRS_PER_QUERY):
+        rows = session.conn.execute(
+            sa.select(scheduled_jobs.c.id, scheduled_jobs.c.rule_id, scheduled_jobs.c.record_id, scheduled_jobs.c.due_at)
+            .where(scheduled_jobs.c.status == "pending", key.in_(wanted[start:start + PAIRS_PER_QUERY])))
+        for row in rows:
+            found.setdefault((row.rule_id, row.record_id), []).append({"id": row.id, "due_at": row.due_at})
+    return found

@@ -19,6 +19,7 @@ from crm_platform.core.session import Actor, TenantSession, tenant_session, utcn
 from metadata import load_model
 
 from .actions import ACTIONS, ActionContext
+from .batch import RunBatch
 from .engine import RUNNER_SERVICE
 from .rules import compiled_version
 from .tables import rule_once, rule_runs
@@ -62,19 +63,14 @@ def _lock_run(session: TenantSession, run_id: int) -> Any:
     return session.conn.execute(query).first()
 
 
-def _lock_record(session: TenantSession, table: sa.Table, record_id: int) -> Any:
-    """The record, locked so that concurrent runs on it happen one after another."""
-    query = sa.select(table).where(table.c.id == record_id)
-    if session.dialect == "postgresql":
-        query = query.with_for_update()
-    return session.conn.execute(query).first()
-
-
-def perform(session: TenantSession, rule: Any, record: dict[str, Any], run_id: int, event: dict[str, Any]) -> list[dict[str, Any]]:
-    """Run a rule's actions in order on a record; answers each action's outcome."""
+def perform(session: TenantSession, rule: Any, record: dict[str, Any], run_id: int, event: dict[str, Any],
+            batch: RunBatch | None = None) -> list[dict[str, Any]]:
+    """Run a rule's actions in order on a record; answers each action's outcome. Without a
+    ``batch`` (the runs' shared reads), the actions share one of their own."""
     model = load_model(session)
+    own = batch is None
     ctx = ActionContext(session=session, model=model, rule=rule, obj=model.object(rule.object), record=record,
-                        run_id=run_id, event=event)
+                        run_id=run_id, event=event, batch=batch or RunBatch(session))
     outcomes = []
     for index, action in enumerate(rule.actions):
         started = time.perf_counter()
@@ -86,6 +82,8 @@ def perform(session: TenantSession, rule: Any, record: dict[str, Any], run_id: i
             raise ActionFailed(index, action["type"], f"{type(exc).__name__}: {exc}") from exc
         outcomes.append({"action": index, "type": action["type"], "status": "succeeded", "result": result,
                          "duration_ms": round((time.perf_counter() - started) * 1000, 3)})
+    if own:
+        ctx.batch.finish()
     return outcomes
 
 
@@ -103,7 +101,9 @@ def execute_run(platform: Platform, tenant: str, run_id: int) -> str:
     started = time.perf_counter()
     try:
         with tenant_session(platform, tenant, Actor.system()) as session:
-            status = _carry_out(session, run_id, started)
+            batch = RunBatch(session)
+            status = _carry_out(session, batch, run_id, started)
+            batch.finish()
             outbox_ids = list(session.cache.get("outbox_ids", []))
     except Exception as exc:  # the run's transaction rolled back: record the attempt on its own
         return _record_failure(platform, tenant, run_id, exc, started)
@@ -113,18 +113,22 @@ def execute_run(platform: Platform, tenant: str, run_id: int) -> str:
 
 def execute_runs(platform: Platform, tenant: str, run_ids: list[int]) -> list[str]:
     """Carry out queued runs of one tenant one after another in one unit of work (one connection,
-    one commit, the runs read in one query): a run sees what the runs before it did, as when each
-    committed on its own. Should any run fail (or the shared commit), nothing of the batch is kept
-    and the runs are carried out again one unit of work each, where a failure is recorded as
-    :func:`execute_run` records it and takes back only its own run."""
+    one commit, the runs, their rule versions and records each read in one query; see
+    :class:`RunBatch`): a run sees what the runs before it did, as when each committed on its
+    own. Should any run fail (or the shared commit), nothing of the batch is kept and the runs are
+    carried out again one unit of work each, where a failure is recorded as :func:`execute_run`
+    records it and takes back only its own run."""
     if len(run_ids) < 2:
         return [execute_run(platform, tenant, run_id) for run_id in run_ids]
     try:
         with tenant_session(platform, tenant, Actor.system()) as session:
             rows = _lock_runs(session, run_ids)
+            batch = RunBatch(session)
+            batch.prepare(rows.values())
             finished: list[dict[str, Any]] = []  # the runs' final states, written together
-            statuses = [_carry_out(session, run_id, time.perf_counter(), rows.get(run_id), finished)
+            statuses = [_carry_out(session, batch, run_id, time.perf_counter(), rows.get(run_id), finished)
                         for run_id in run_ids]
+            batch.finish()
             if finished:
                 session.conn.execute(FINISH_RUN, finished)
             outbox_ids = list(session.cache.get("outbox_ids", []))
@@ -134,7 +138,7 @@ def execute_runs(platform: Platform, tenant: str, run_ids: list[int]) -> list[st
     return statuses
 
 
-def _carry_out(session: TenantSession, run_id: int, started: float, row: Any = MISSING,
+def _carry_out(session: TenantSession, batch: RunBatch, run_id: int, started: float, row: Any = MISSING,
                finished: list[dict[str, Any]] | None = None) -> str:
     """The run's actions and its final state, in the session's transaction; raises on failure.
     ``row`` is the run as already read and locked (None: it does not exist); with ``finished``
@@ -142,11 +146,11 @@ def _carry_out(session: TenantSession, run_id: int, started: float, row: Any = M
     row = _lock_run(session, run_id) if row is MISSING else row
     if row is None or row.status != "queued":
         return row.status if row is not None else "missing"
-    rule = compiled_version(session, row.rule_id, row.rule_version)
+    rule = batch.rule(row.rule_id, row.rule_version)
     # From here on the unit of work acts as the rule, one automation step deeper.
     session.actor, session.depth = rule_actor(rule.name), row.depth + 1
     session.cache.pop("access_policy", None)
-    status, outcomes = _run(session, rule, row)
+    status, outcomes = _run(session, batch, rule, row)
     final = {"_id": run_id, "status": status, "outcomes": outcomes, "attempts": row.attempts + 1,
              "started_at": utcnow(), "finished_at": utcnow(),
              "duration_ms": round((time.perf_counter() - started) * 1000, 3), "error": None}
@@ -163,7 +167,7 @@ def _submit_outbox(platform: Platform, tenant: str, outbox_ids: list[int]) -> No
         runner.submit_outbox(tenant, outbox_ids)
 
 
-def _run(session: TenantSession, rule: Any, row: Any) -> tuple[str, list[dict[str, Any]]]:
+def _run(session: TenantSession, batch: RunBatch, rule: Any, row: Any) -> tuple[str, list[dict[str, Any]]]:
     model = load_model(session)
     obj = model.objects.get(rule.object)
     event = row.event or {}
@@ -172,17 +176,17 @@ def _run(session: TenantSession, rule: Any, row: Any) -> tuple[str, list[dict[st
     if row.event_type == "record.deleted":
         record = dict(event.get("previous") or {})
     else:
-        current = _lock_record(session, obj.table, row.record_id)
+        current = batch.records.get(obj, row.record_id)
         if current is None:
             return "cancelled", [{"reason": f"{rule.object} {row.record_id} no longer exists"}]
-        record = dict(current._mapping)
+        record = current
     if rule.run_once:
         done = session.conn.execute(sa.select(rule_once.c.rule_id).where(
             rule_once.c.rule_id == rule.id, rule_once.c.record_id == row.record_id)).first()
         if done:
             return "skipped", [{"reason": "already ran once for this record"}]
         session.conn.execute(rule_once.insert().values(rule_id=rule.id, record_id=row.record_id, at=utcnow()))
-    return "succeeded", perform(session, rule, record, row.id, event)
+    return "succeeded", perform(session, rule, record, row.id, event, batch)
 
 
 def _record_failure(platform: Platform, tenant: str, run_id: int, exc: Exception, started: float) -> str:

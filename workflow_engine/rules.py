@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import sqlalchemy as sa
@@ -172,10 +173,42 @@ def compiled_version(session: TenantSession, rule_id: int, version: int) -> Comp
     key = (session.tenant, rule_id, version, model.version)
     rule = cache.get(key)
     if rule is None:
-        rule = compile_rule(rule_id, version, rule_version_definition(session, rule_id, version), model)
-        if len(cache) > 2048:
-            cache.clear()
-        cache[key] = rule
+        rule = _keep(cache, key, compile_rule(rule_id, version, rule_version_definition(session, rule_id, version), model))
+    return rule
+
+
+def compiled_versions(session: TenantSession, wanted: Iterable[tuple[int, int]]) -> dict[tuple[int, int], CompiledRule]:
+    """:func:`compiled_version` of several (rule, version) pairs: a rule's current version is the
+    active rule (compiled once for the unit of work, whose record events need them too), the
+    others not compiled yet are read in one query; a pair that does not exist is left out
+    (:func:`compiled_version` names it)."""
+    cache = session.platform.cache("workflow_rule_versions")
+    model = load_model(session)
+    current = {(rule.id, rule.version): rule for rules in active_rules(session).values() for rule in rules}
+    found = {}
+    missing = []
+    for rule_id, version in dict.fromkeys(wanted):
+        rule = current.get((rule_id, version)) or cache.get((session.tenant, rule_id, version, model.version))
+        if rule is None:
+            missing.append((rule_id, version))
+        else:
+            found[(rule_id, version)] = rule
+    if missing:
+        rows = session.conn.execute(sa.select(rule_versions.c.rule_id, rule_versions.c.version, rule_versions.c.definition)
+                                    .where(sa.tuple_(rule_versions.c.rule_id, rule_versions.c.version).in_(missing)))
+        for rule_id, version, definition in rows:
+            try:
+                rule = compile_rule(rule_id, version, definition, model)
+            except Exception:  # noqa: BLE001 - compiled_version raises it again, in the run it belongs to
+                continue
+            found[(rule_id, version)] = _keep(cache, (session.tenant, rule_id, version, model.version), rule)
+    return found
+
+
+def _keep(cache: dict[Any, CompiledRule], key: Any, rule: CompiledRule) -> CompiledRule:
+    if len(cache) > 2048:
+        cache.clear()
+    cache[key] = rule
     return rule
 
 

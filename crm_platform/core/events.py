@@ -97,9 +97,11 @@ class EventQueue:
     def __iter__(self) -> Iterator[Event]:
         return self.select()
 
-    def select(self, types: Collection[str] | None = None, objects: Collection[str] | None = None) -> Iterator[Event]:
-        """The events of these types (and objects), in order; None means any."""
-        for entry in self._entries:
+    def select(self, types: Collection[str] | None = None, objects: Collection[str] | None = None,
+               since: int = 0) -> Iterator[Event]:
+        """The events of these types (and objects), in order; None means any. ``since``: only
+        those queued after that :meth:`position`."""
+        for entry in self._entries[since:] if since else self._entries:
             if (types is not None and entry.type not in types) or (objects is not None and entry.object not in objects):
                 continue
             if isinstance(entry, EventBatch):

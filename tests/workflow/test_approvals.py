@@ -225,6 +225,31 @@ def test_one_rejection_rejects_the_whole_request_in_any_mode(sales):
     assert sales.admin.get(f"/records/quote/{request['record_id']}").json["status"] == "rejected"
 
 
+def test_rules_submitting_several_records_at_once_start_each_request_at_its_first_step(sales):
+    from metadata import RecordService
+    from tests.workflow.test_batches import reads, statements
+
+    sales.process(steps=[
+        {"name": "director", "approvers": {"type": "role", "value": "director"}, "condition": "amount > 1000000"},
+        {"name": "manager", "approvers": {"type": "manager"}},
+    ])
+    discount_rule(sales)
+    big, small = sales.quote(amount=2000000), sales.quote(amount=500)
+    with statements() as seen:
+        with sales.tenant.session() as session:  # one unit of work: the two runs go in one batch
+            for quote in (big, small):
+                RecordService(session).update("quote", quote["id"], {"discount": 25})
+    requests = {r["record_id"]: r for r in sales.admin.get("/approvals?status=pending").json["data"]}
+    assert requests[big["id"]]["step"]["name"] == "director"
+    assert requests[small["id"]]["step"]["name"] == "manager"
+    assert actions(sales.request(requests[small["id"]]["id"])) == ["submitted", "step_skipped", "step_started"]
+    assert [r["record_id"] for r in sales.inbox("d1")] == [big["id"]]
+    assert [r["record_id"] for r in sales.inbox("manager")] == [small["id"]]
+    # The process and its definition are read once for both submissions.
+    assert len([s for s in reads(seen, "sys_approval_processes") if "sys_approval_processes.name =" in s]) == 1
+    assert len(reads(seen, "sys_approval_process_versions")) == 1
+
+
 def test_step_condition_adds_the_risk_committee_for_big_amounts(sales):
     sales.process(steps=[
         {"name": "manager", "approvers": {"type": "manager"}},
