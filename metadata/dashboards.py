@@ -40,6 +40,8 @@ dashboards = sa.Table(
     sa.Column("created_at", UTCDateTime(), nullable=False),
     sa.Column("updated_at", UTCDateTime(), nullable=False),
 )
+#: Built once (``.values()`` would build and key a new statement on every save).
+INSERT_DASHBOARD = dashboards.insert()
 
 #: What a reader sees instead of a widget they may not run; the message says nothing about the data.
 PLACEHOLDERS = {
@@ -100,10 +102,11 @@ def dashboard_json(row: Any) -> dict[str, Any]:
 def create_dashboard(session: TenantSession, document: Any) -> dict[str, Any]:
     checked = check_dashboard(session, document)
     now = utcnow()
-    dashboard_id = session.conn.execute(dashboards.insert().values(
-        name=checked["name"], definition=checked, shared=document.get("shared", False),
-        owner_id=session.actor.user_id, created_at=now, updated_at=now)).inserted_primary_key[0]
-    created = get_dashboard(session, dashboard_id)
+    shared = bool(document.get("shared", False))
+    dashboard_id = session.conn.execute(INSERT_DASHBOARD, {
+        "name": checked["name"], "definition": checked, "shared": shared, "owner_id": session.actor.user_id,
+        "created_at": now, "updated_at": now}).inserted_primary_key[0]
+    created = {"id": dashboard_id, **checked, "shared": shared, "owner_id": session.actor.user_id}  # as read back
     session.audit("dashboard.create", record_id=dashboard_id, after=created)
     return created
 

@@ -41,6 +41,8 @@ reports = sa.Table(
     sa.Column("created_at", UTCDateTime(), nullable=False),
     sa.Column("updated_at", UTCDateTime(), nullable=False),
 )
+#: Built once (``.values()`` would build and key a new statement on every save).
+INSERT_REPORT = reports.insert()
 
 
 def check_report(model: ObjectModel, document: Any, unreadable: frozenset[str]) -> dict[str, Any]:
@@ -213,11 +215,12 @@ def create_report(session: TenantSession, policy: AccessPolicy, document: Any) -
     policy.require(model.name, "read")
     checked = check_report(model, document, policy.unreadable(model.name))
     now = utcnow()
-    report_id = session.conn.execute(reports.insert().values(
-        name=checked["name"], object=model.name, definition=checked, shared=bool(document.get("shared", False)),
-        owner_id=session.actor.user_id, created_at=now, updated_at=now)).inserted_primary_key[0]
+    shared = bool(document.get("shared", False))
+    report_id = session.conn.execute(INSERT_REPORT, {
+        "name": checked["name"], "object": model.name, "definition": checked, "shared": shared,
+        "owner_id": session.actor.user_id, "created_at": now, "updated_at": now}).inserted_primary_key[0]
     session.audit("report.create", object="report", record_id=report_id, after=checked)
-    return get_report(session, report_id)
+    return {"id": report_id, **checked, "shared": shared, "owner_id": session.actor.user_id}  # as get_report reads it
 
 
 def update_report(session: TenantSession, policy: AccessPolicy, report_id: Any, document: Any) -> dict[str, Any]:

@@ -35,9 +35,8 @@ def load_definitions(session: TenantSession) -> dict[str, ObjectDef]:
 def save_definition(session: TenantSession, obj: ObjectDef, created: bool = False) -> None:
     now = utcnow()
     if created:
-        session.conn.execute(
-            object_definitions.insert().values(name=obj.name, definition=obj.document, created_at=now, updated_at=now)
-        )
+        session.conn.execute(object_definitions.insert(), {"name": obj.name, "definition": obj.document,
+                                                            "created_at": now, "updated_at": now})
     else:
         session.conn.execute(
             object_definitions.update()

@@ -15,6 +15,9 @@ from .definitions import APPROVAL_EXISTS_HOOK, VALID_RULE_SHAPES, CompiledRule, 
 from .tables import rule_versions, rules
 
 VERSION_KEY = "workflow_version"
+#: Built once: a statement given its values by ``.values()`` is built and keyed anew each time.
+INSERT_RULE = rules.insert()
+INSERT_VERSION = rule_versions.insert()
 
 
 def workflow_version(session: TenantSession) -> int:
@@ -60,14 +63,13 @@ def insert_rule(session: TenantSession, document: Any) -> int:
     checked = check_rule(document, load_model(session), _approval_exists(session),
                          session.platform.cache(VALID_RULE_SHAPES))
     now = utcnow()
-    rule_id = session.conn.execute(
-        rules.insert().values(
-            name=checked["name"], object=checked["object"], definition=checked, version=1,
-            active=checked.get("active", True), position=checked.get("order", 0), created_at=now, updated_at=now,
-        )
-    ).inserted_primary_key[0]
-    session.conn.execute(rule_versions.insert().values(
-        rule_id=rule_id, version=1, definition=checked, created_at=now, created_by=session.actor.user_id))
+    rule_id = session.conn.execute(INSERT_RULE, {
+        "name": checked["name"], "object": checked["object"], "definition": checked, "version": 1,
+        "active": checked.get("active", True), "position": checked.get("order", 0), "created_at": now,
+        "updated_at": now,
+    }).inserted_primary_key[0]
+    session.conn.execute(INSERT_VERSION, {"rule_id": rule_id, "version": 1, "definition": checked, "created_at": now,
+                                          "created_by": session.actor.user_id})
     bump_workflow_version(session)
     session.audit("rule.create", object="rule", record_id=rule_id, after=checked)
     return rule_id

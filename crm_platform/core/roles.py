@@ -48,6 +48,8 @@ def _validator() -> Draft202012Validator:
 VALID_ROLE_SHAPES = "valid_role_shapes"
 #: Session cache key of :func:`role_names`.
 ROLE_NAMES = "role_names"
+#: Built once (``.values()`` would build and key a new statement on every save).
+INSERT_ROLE = roles.insert()
 ROLE_SHAPE_MEMO_SIZE = 256
 
 
@@ -133,7 +135,8 @@ def put_role(session: TenantSession, document: Any, known_fields: Mapping[str, s
     before = session.conn.execute(sa.select(roles.c.definition).where(roles.c.name == document["name"])).scalar()
     now = utcnow()
     if before is None:
-        session.conn.execute(roles.insert().values(name=document["name"], definition=document, created_at=now, updated_at=now))
+        session.conn.execute(INSERT_ROLE, {"name": document["name"], "definition": document, "created_at": now,
+                                           "updated_at": now})
     else:
         session.conn.execute(roles.update().where(roles.c.name == document["name"]).values(definition=document, updated_at=now))
     session.cache.pop(ROLE_NAMES, None)
