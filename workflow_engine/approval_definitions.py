@@ -206,19 +206,23 @@ def _refuse_duplicate(session: TenantSession, checked: dict[str, Any], process_i
                        {"name": ["already exists"]})
 
 
+#: Built once (``.values()`` would build and key a new statement on every save).
+INSERT_PROCESS = approval_processes.insert()
+INSERT_VERSION = approval_process_versions.insert()
+
+
 def _store_version(session: TenantSession, process_id: int, version: int, definition: dict[str, Any]) -> None:
-    session.conn.execute(approval_process_versions.insert().values(
-        process_id=process_id, version=version, definition=definition, created_at=utcnow(),
-        created_by=session.actor.user_id))
+    session.conn.execute(INSERT_VERSION, {"process_id": process_id, "version": version, "definition": definition,
+                                          "created_at": utcnow(), "created_by": session.actor.user_id})
 
 
 def create_process(session: TenantSession, document: Any) -> dict[str, Any]:
     checked = check_process(session, document)
     _refuse_duplicate(session, checked)
     now = utcnow()
-    process_id = session.conn.execute(approval_processes.insert().values(
-        name=checked["name"], object=checked["object"], definition=checked, version=1, active=checked["active"],
-        created_at=now, updated_at=now)).inserted_primary_key[0]
+    process_id = session.conn.execute(INSERT_PROCESS, {
+        "name": checked["name"], "object": checked["object"], "definition": checked, "version": 1,
+        "active": checked["active"], "created_at": now, "updated_at": now}).inserted_primary_key[0]
     _store_version(session, process_id, 1, checked)
     session.audit("approval_process.create", object="approval_process", record_id=process_id, after=checked)
     bump_workflow_version(session)
