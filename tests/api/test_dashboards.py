@@ -162,3 +162,9 @@ def test_dashboards_are_tenant_scoped(api, by_region, tenant_factory):
     response = other.post("/dashboards", json={"name": "x", "widgets": [{"report": by_region["id"]}]})
     assert response.status_code == 422
     assert api.get(f"/dashboards/{board['id']}").status_code == 200
+
+
+def test_a_created_dashboard_answers_what_a_read_gives(api, by_region):
+    created = api.post("/dashboards", json={**dashboard(by_region["id"]), "shared": True})
+    assert created.status_code == 201, created.json
+    assert created.json == api.get(f"/dashboards/{created.json['id']}").json

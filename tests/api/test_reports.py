@@ -78,3 +78,10 @@ def test_funnel_and_won_lost(api, deals):
     won_lost = api.get("/reports/won-lost/deal?bucket=year").json
     assert [(r["won"], r["lost"]) for r in won_lost["rows"]] == [(1, 2)]
     assert api.get("/reports/won-lost/deal?bucket=decade").status_code == 422
+
+
+def test_a_created_report_answers_what_a_read_gives(api, deals):
+    created = api.post("/reports", json={"name": "Shared", "object": "deal", "shared": True, "chart": "pie",
+                                         "label": {"en": "Shared", "zh": "共享"}, "group_by": [{"field": "region"}]})
+    assert created.status_code == 201, created.json
+    assert created.json == api.get(f"/reports/{created.json['id']}").json
