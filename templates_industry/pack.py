@@ -277,6 +277,9 @@ class Pack:
     partial_objects: set[str] = field(default_factory=set)
     #: What the folder held when it was read (every file's path, size and modification time).
     signature: tuple[Any, ...] = ()
+    #: Values derived from the documents above, computed once: a pack as read never changes, and the
+    #: platform's cache keeps it while its files stay the same (see ``compose.part_checksum``).
+    derived: dict[Any, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def label(self) -> Any:
