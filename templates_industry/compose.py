@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import pickle
 import re
 from collections.abc import Callable, Iterable, Mapping
 from datetime import date, datetime, timedelta, timezone
@@ -34,6 +35,14 @@ def checksum(document: Any) -> str:
     """A checksum of a JSON document that ignores key order."""
     text = json.dumps(document, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def same_document(document: Any, other: Any) -> bool:
+    """Whether two JSON documents surely have the same checksum, found without computing it: their
+    pickles are the same, so they hold the same values of the same types (Python's ``==`` takes
+    ``1``, ``1.0`` and ``True`` for one another, a checksum does not). Equal documents built
+    differently (sharing some part, or with their keys in another order) may answer False."""
+    return pickle.dumps(document, pickle.HIGHEST_PROTOCOL) == pickle.dumps(other, pickle.HIGHEST_PROTOCOL)
 
 
 def part_checksum(pack: Pack, kind: str, key: str, document: Any) -> str:

@@ -83,7 +83,9 @@ class Op:
 @dataclass
 class ItemRecord:
     """A stable key to write into the pack's record after applying. ``refresh``: take the installed
-    checksum from the tenant's document once applied; otherwise keep ``installed``."""
+    checksum from the tenant's document once applied; otherwise keep ``installed``. ``planned``:
+    the pack's document the plan writes for the key as it is (its checksum is ``source``), so a
+    tenant's document found the same once applied needs no checksum of its own."""
 
     pack: str
     kind: str
@@ -93,6 +95,7 @@ class ItemRecord:
     refresh: bool = False
     ref: str | None = None
     forget: bool = False
+    planned: Any = field(default=None, repr=False)
 
 
 @dataclass
@@ -255,12 +258,12 @@ class Planner:
                 self._record(pack, kind, key, src, installed=now, ref=rec.ref)
                 return "none", ""
             if rec.installed_checksum is not None and now == rec.installed_checksum:
-                self._record(pack, kind, key, src, refresh=True, ref=rec.ref)
+                self._record(pack, kind, key, src, refresh=True, ref=rec.ref, planned=_planned(source, desired))
                 return "update", ""
             self._record(pack, kind, key, src, installed=rec.installed_checksum, ref=rec.ref)
             return "keep", "customized"
         if current is None:
-            self._record(pack, kind, key, src, refresh=True)
+            self._record(pack, kind, key, src, refresh=True, planned=_planned(source, desired))
             return "create", ""
         if clash:
             return "conflict", clash
@@ -321,7 +324,7 @@ class Planner:
                     continue
                 new_docs[name] = document  # read only: ``_creation_ops`` copies what it changes
                 for (kind, key), value in parts.items():
-                    self._record(pack, kind, key, part_checksum(pack, kind, key, value), refresh=True)
+                    self._record(pack, kind, key, part_checksum(pack, kind, key, value), refresh=True, planned=value)
                 self._describe_new_object(pack, document)
                 state.definitions[name] = document
                 self._shared.add(name)
@@ -665,6 +668,12 @@ class Planner:
                 self.plan.ops.append(Op(pack.name, "create_records", {"file": sample.file, "object": object_name,
                                                                       "rows": rows}))
                 self._change(pack, "records", object_name, "create", f"{len(rows)} sample records from {sample.file}")
+
+
+def _planned(source: Any, desired: Any) -> Any:
+    """The document an ItemRecord compares the tenant's with once applied: the pack's, where the plan
+    asks for it as the pack has it (None where it asks for a checked form, as for rules and reports)."""
+    return source if desired is source else None
 
 
 def _lookup_order(documents: dict[str, dict[str, Any]]) -> list[str]:
