@@ -108,17 +108,27 @@ def check_shape_once(kind: str, document: Any, valid: MutableMapping[Any, bool] 
     """``check_shape``, skipped for a document already found valid (``valid``: a platform's memo keyed
     by kind and canonical JSON; a pack's objects and layouts are installed into many tenants, and the
     JSON Schema check of the same content always gives the same answer). Only successes are kept."""
-    if valid is None:
+    text = content_key(document) if valid is not None else None
+    if text is None:  # no memo, or not plain JSON: check every time
         check_shape(kind, document, prefix)
         return
-    try:
-        key = (kind, json.dumps(document, sort_keys=True, separators=(",", ":")))
-    except (TypeError, ValueError):  # not plain JSON: check every time
-        check_shape(kind, document, prefix)
-        return
+    key = (kind, text)
     if key in valid:
         return
     check_shape(kind, document, prefix)
+    remember_valid(valid, key)
+
+
+def content_key(document: Any) -> str | None:
+    """A document's canonical JSON, the key of memos by content (None when it is not plain JSON)."""
+    try:
+        return json.dumps(document, sort_keys=True, separators=(",", ":"))
+    except (TypeError, ValueError):
+        return None
+
+
+def remember_valid(valid: MutableMapping[Any, bool], key: Any) -> None:
+    """Note a success in a platform's memo of valid content, starting over once it is full."""
     if len(valid) >= SHAPE_MEMO_SIZE:
         valid.clear()
     valid[key] = True
@@ -246,14 +256,35 @@ def check_name(problems: Problems, path: str, name: str, what: str) -> None:
 
 
 def check_definitions(objects: Mapping[str, ObjectDef], changed: Iterable[str] | None = None,
-                      valid_shapes: MutableMapping[Any, bool] | None = None) -> None:
+                      valid_shapes: MutableMapping[Any, bool] | None = None,
+                      valid: MutableMapping[Any, bool] | None = None,
+                      keys: Mapping[str, str | None] | None = None) -> None:
     """Check the meaning of the tenant's definitions; ``changed`` limits the checks to some objects.
-    ``valid_shapes``: a memo of layouts already found well-shaped (see :func:`check_shape_once`)."""
+    ``valid_shapes``: a memo of layouts already found well-shaped (see :func:`check_shape_once`).
+    ``valid``: a platform's memo of objects already found meaningful, by content and by which of
+    their lookup targets exist (all an object's check reads besides itself): a pack's objects are
+    checked when planned, again when created, and the same in every tenant. ``keys``: the objects'
+    :func:`content_key`, when the caller has them."""
     problems = Problems("definition")
     names = list(changed) if changed is not None else list(objects)
     for name in names:
-        _check_object(problems, objects[name], objects, valid_shapes)
+        obj = objects[name]
+        key = _meaning_key(obj, objects, keys.get(name) if keys else None) if valid is not None else None
+        if key is not None and key in valid:
+            continue
+        found = sum(map(len, problems.errors.values()))
+        _check_object(problems, obj, objects, valid_shapes)
+        if key is not None and sum(map(len, problems.errors.values())) == found:
+            remember_valid(valid, key)
     problems.raise_if_any()
+
+
+def _meaning_key(obj: ObjectDef, objects: Mapping[str, ObjectDef], text: str | None = None) -> tuple[Any, ...] | None:
+    text = text or content_key(obj.document)
+    if text is None:
+        return None
+    targets = {fd.target for fd in obj.fields if fd.type == "lookup" and fd.target}
+    return ("object", text, tuple(sorted(t for t in targets if t in objects)))
 
 
 def _check_object(problems: Problems, obj: ObjectDef, objects: Mapping[str, ObjectDef],

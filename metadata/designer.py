@@ -8,7 +8,6 @@ all in the caller's transaction. Any failure rolls back both, so the tenant stay
 from __future__ import annotations
 
 import io
-import json
 import tokenize
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -21,7 +20,7 @@ from crm_platform.core.events import METADATA_CHANGED
 from crm_platform.core.session import TenantSession, utcnow
 
 from . import ddl
-from .definitions import ObjectDef, check_definitions, check_shape, check_shape_once
+from .definitions import ObjectDef, check_definitions, check_shape, check_shape_once, content_key
 from .field_types import FIELD_TYPES, deserialize_loose
 from .model import ObjectModel, TenantModel, field_column, index_name, load_model, publish_model, stage_column
 from .references import dependent_reference, formula_reference, lookup_reference, still_referenced
@@ -43,6 +42,8 @@ OFFENDERS_SHOWN = 20
 BATCH = 1000
 #: The platform cache of documents found well-shaped (by content), see ``check_shape_once``.
 VALID_SHAPES = "valid_shapes"
+#: The platform cache of objects found meaningful (by content and surroundings), see ``check_definitions``.
+VALID_DEFINITIONS = "valid_definitions"
 #: The platform cache of compiled models of created objects (by definition), and its bound.
 NEW_OBJECT_MODELS = "new_object_models"
 NEW_OBJECT_MODELS_SIZE = 256
@@ -76,11 +77,12 @@ class Designer:
             objects[name] = ObjectDef.from_document(copy_document(document))
         if not objects:
             return []
-        self._check({**self.definitions, **objects}, list(objects))
+        keys = {name: content_key(obj.document) for name, obj in objects.items()}
+        self._check({**self.definitions, **objects}, list(objects), keys)
         compiled: dict[str, ObjectModel] = {}
         statements: list[str] = []  # the new tables and their indexes, run together
         for name, obj in objects.items():
-            model = compiled[name] = self._compiled_new(obj)
+            model = compiled[name] = self._compiled_new(obj, keys[name])
             statements.append(ddl.table_statement(self.session, model.table))
             for column, unique in [("owner_id", False), *(("stage", False),) * model.has_pipeline]:
                 statements.append(ddl.index_statement(self.session, index_name(obj.table_name, column, unique),
@@ -302,8 +304,11 @@ class Designer:
                            params={"field": name, "object": obj.name})
         return fd
 
-    def _check(self, definitions: dict[str, ObjectDef], changed: Iterable[str]) -> None:
-        check_definitions(definitions, changed, self.session.platform.cache(VALID_SHAPES))
+    def _check(self, definitions: dict[str, ObjectDef], changed: Iterable[str],
+               keys: dict[str, str | None] | None = None) -> None:
+        """``keys``: the changed objects' content keys, when the caller has them."""
+        platform = self.session.platform
+        check_definitions(definitions, changed, platform.cache(VALID_SHAPES), platform.cache(VALID_DEFINITIONS), keys)
         self.definitions = definitions
 
     def _recompile(self, obj: ObjectDef) -> TenantModel:
@@ -312,13 +317,12 @@ class Designer:
         self.session.cache["model"] = self.model
         return self.model
 
-    def _compiled_new(self, obj: ObjectDef) -> ObjectModel:
-        """A new object's compiled model, shared on this platform by objects of the same definition:
-        a compiled model names no tenant and is never changed once built, and a pack creates the
-        same objects in every tenant it goes into (compiling one costs a few milliseconds)."""
-        try:
-            key = json.dumps(obj.document, sort_keys=True, separators=(",", ":"))
-        except (TypeError, ValueError):
+    def _compiled_new(self, obj: ObjectDef, key: str | None) -> ObjectModel:
+        """A new object's compiled model, shared on this platform by objects of the same definition
+        (``key``, its content key): a compiled model names no tenant and is never changed once
+        built, and a pack creates the same objects in every tenant it goes into (compiling one costs
+        a few milliseconds)."""
+        if key is None:
             return ObjectModel(obj, sa.MetaData())
         models = self.session.platform.cache(NEW_OBJECT_MODELS)
         model = models.get(key)

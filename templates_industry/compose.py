@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import pickle
 import re
 from collections.abc import Callable, Iterable, Mapping
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 from crm_platform.core.roles import ACTIONS
+from metadata.definitions import ObjectDef, content_key
 
 from .pack import CsvRow, Item, Pack
 
@@ -35,7 +37,35 @@ def checksum(document: Any) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+def same_document(document: Any, other: Any) -> bool:
+    """Whether two JSON documents surely have the same checksum, found without computing it: their
+    pickles are the same, so they hold the same values of the same types (Python's ``==`` takes
+    ``1``, ``1.0`` and ``True`` for one another, a checksum does not). Equal documents built
+    differently (sharing some part, or with their keys in another order) may answer False."""
+    return pickle.dumps(document, pickle.HIGHEST_PROTOCOL) == pickle.dumps(other, pickle.HIGHEST_PROTOCOL)
+
+
+def part_checksum(pack: Pack, kind: str, key: str, document: Any) -> str:
+    """``checksum(document)``, where ``document`` is the pack's own part (kind, key): computed once
+    per pack as read, since every plan into every tenant compares every part of the pack. Each part
+    is always derived the same way from the pack's unchanging documents, so the key names it."""
+    found = pack.derived.get(("checksum", kind, key))
+    if found is None:
+        found = pack.derived[("checksum", kind, key)] = checksum(document)
+    return found
+
+
 # -- objects -------------------------------------------------------------------------------------
+
+
+def pack_object(pack: Pack, name: str) -> tuple[ObjectDef, str | None]:
+    """The pack's object ``name`` as an ObjectDef, and its content key: made once per pack as read
+    (shared, read-only, like the pack's documents)."""
+    found = pack.derived.get(("object", name))
+    if found is None:
+        obj = ObjectDef.from_document(pack.objects[name].document)
+        found = pack.derived[("object", name)] = (obj, content_key(obj.document))
+    return found
 
 
 def object_header(document: Mapping[str, Any]) -> dict[str, Any]:

@@ -22,7 +22,7 @@ from crm_platform.core.users import create_users
 from metadata import Designer, RecordService, load_model
 
 from . import approvals
-from .compose import checksum, sample_record, split_roles
+from .compose import checksum, same_document, sample_record, split_roles
 from .pack import Pack
 from .planner import ItemRecord, Op, Plan, Planner
 from .registry import PackRegistry, pack_registry
@@ -267,11 +267,7 @@ class Installer:
         plan = self.plan
         if not plan.items and not self.refs:
             return
-        after = TenantState.load(self.session, copied=False)
-        # Reports written just now, so that dashboards read back name them by key.
-        after.new_report_refs = {int(ref): key[2] for key, ref in
-                                 [*(((i.pack, i.kind, i.key), i.ref) for i in plan.items), *self.refs.items()]
-                                 if key[1] == "report" and ref}
+        after = self._written_state()
         versions = {step.name: step.version for step in plan.packs}
         rows: dict[tuple[str, str, str], dict[str, Any]] = {}
         forget: list[tuple[str, str, str]] = []
@@ -283,22 +279,26 @@ class Installer:
                 forget.append(key)
                 continue
             ref = self.refs.get(key, item.ref)
-            value = after.value(item.kind, item.key, ref, parts) if item.refresh else None
-            installed = checksum(value) if value is not None else (None if item.refresh else item.installed)
+            installed = item.installed
+            if item.refresh:
+                value = after.value(item.kind, item.key, ref, parts)
+                if value is None:
+                    installed = None
+                elif item.planned is not None and same_document(value, item.planned):
+                    installed = item.source  # the pack's part as it is, whose checksum that is
+                else:
+                    installed = checksum(value)
             rows[key] = _item_row(item, ref, installed, versions.get(item.pack, ""), now)
         for key, ref in self.refs.items():
             if key not in rows and key[1] in ("user", "record"):
                 rows[key] = {"pack": key[0], "kind": key[1], "key": key[2], "ref": ref, "source_checksum": None,
                              "installed_checksum": None, "version": versions.get(key[0], ""), "updated_at": now}
         conn = self.session.conn
-        # One read of what the packs already have recorded, then one delete per (pack, kind) of the
-        # entries being replaced or forgotten (a fresh install has none).
-        packs = sorted({key[0] for key in [*forget, *rows]})
-        existing = {tuple(r) for r in conn.execute(sa.select(pack_items.c.pack, pack_items.c.kind, pack_items.c.key)
-                                                   .where(pack_items.c.pack.in_(packs)))} if packs else set()
+        # One delete per (pack, kind) of the entries being replaced or forgotten (a fresh install has
+        # none); what packs had recorded was read when the installer started, and only it writes them.
         stale: dict[tuple[str, str], list[str]] = {}
         for pack, kind, key in [*forget, *rows]:
-            if (pack, kind, key) in existing:
+            if (pack, kind, key) in self.state.items:
                 stale.setdefault((pack, kind), []).append(key)
         for (pack, kind), keys in stale.items():
             for start in range(0, len(keys), 500):
@@ -306,6 +306,24 @@ class Installer:
                                                        pack_items.c.key.in_(keys[start:start + 500])))
         if rows:
             conn.execute(pack_items.insert(), list(rows.values()))
+
+
+    def _written_state(self) -> TenantState:
+        """The tenant's documents of the keys this install wrote, for their installed checksums:
+        only those read back, and the definitions as the Designer holds them."""
+        plan = self.plan
+        refreshed = [(item.kind, self.refs.get((item.pack, item.kind, item.key), item.ref))
+                     for item in plan.items if item.refresh and not item.forget]
+        ids: dict[str, list[int]] = {}
+        for kind, ref in refreshed:
+            if ref and kind in ("rule", "report", "dashboard"):
+                ids.setdefault(kind, []).append(int(ref))
+        after = TenantState.load_written(self.session, self.state, {kind for kind, _ in refreshed}, ids)
+        # Reports written just now, so that dashboards read back name them by key.
+        after.new_report_refs = {int(ref): key[2] for key, ref in
+                                 [*(((i.pack, i.kind, i.key), i.ref) for i in plan.items), *self.refs.items()]
+                                 if key[1] == "report" and ref}
+        return after
 
 
 def _item_row(item: ItemRecord, ref: str | None, installed: str | None, version: str, now: Any) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -277,6 +278,9 @@ class Pack:
     partial_objects: set[str] = field(default_factory=set)
     #: What the folder held when it was read (every file's path, size and modification time).
     signature: tuple[Any, ...] = ()
+    #: Values derived from the documents above, computed once: a pack as read never changes, and the
+    #: platform's cache keeps it while its files stay the same (see ``compose.part_checksum``).
+    derived: dict[Any, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def label(self) -> Any:
@@ -346,13 +350,22 @@ def _read_text(path: Path, file: str, problems: list[Problem]) -> str | None:
 
 
 def folder_signature(root: Path) -> tuple[Any, ...]:
-    """Every file under ``root`` with its size and modification time: changes when any file does."""
-    entries = []
-    for path in sorted(root.rglob("*")):
-        if path.is_file():
-            stat = path.stat()
-            entries.append((str(path.relative_to(root)), stat.st_size, stat.st_mtime_ns))
-    return tuple(entries)
+    """Every file under ``root`` with its size and modification time: changes when any file does.
+    Walked with ``os.scandir`` (as ``rglob`` would, not into linked folders): every plan checks its
+    packs' folders this way, and pathlib costs several times more."""
+    entries: list[tuple[tuple[str, ...], int, int]] = []
+
+    def walk(folder: str, parts: tuple[str, ...]) -> None:
+        with os.scandir(folder) as found:
+            for entry in found:
+                if entry.is_dir(follow_symlinks=False):
+                    walk(entry.path, (*parts, entry.name))
+                elif entry.is_file():
+                    stat = entry.stat()
+                    entries.append(((*parts, entry.name), stat.st_size, stat.st_mtime_ns))
+
+    walk(str(root), ())
+    return tuple((os.path.join(*parts), size, mtime) for parts, size, mtime in sorted(entries))
 
 
 def read_pack(root: str | Path, cache: PackCache | None = None) -> Pack:

@@ -27,8 +27,8 @@ from crm_platform.core.database import copy_document
 from crm_platform.core.errors import NotFound, ValidationError
 from crm_platform.core.roles import ADMIN_ROLE, VALID_ROLE_SHAPES, check_role
 from crm_platform.core.session import TenantSession
-from metadata.definitions import ObjectDef, check_definitions, label_text
-from metadata.designer import VALID_SHAPES
+from metadata.definitions import ObjectDef, check_definitions, content_key, label_text
+from metadata.designer import VALID_DEFINITIONS, VALID_SHAPES
 from metadata.model import TenantModel
 
 from . import approvals
@@ -39,7 +39,9 @@ from .compose import (
     extension_parts,
     normalize_path,
     object_parts,
+    pack_object,
     pack_role_parts,
+    part_checksum,
     report_document,
     role_parts,
     rule_document,
@@ -49,7 +51,7 @@ from .dashboards import plan_dashboards
 from .pack import Pack, PackInvalid
 from .registry import PackRegistry, pack_registry
 from .state import TenantState
-from .validation import compile_model, resolve_and_check
+from .validation import cached_model, resolve_and_check
 
 #: Keys a pack's rule may drop between versions, and the value that removes them on update.
 RULE_RESET = {"condition": None, "active": True, "run_once": False, "order": 0, "description": ""}
@@ -81,7 +83,9 @@ class Op:
 @dataclass
 class ItemRecord:
     """A stable key to write into the pack's record after applying. ``refresh``: take the installed
-    checksum from the tenant's document once applied; otherwise keep ``installed``."""
+    checksum from the tenant's document once applied; otherwise keep ``installed``. ``planned``:
+    the pack's document the plan writes for the key as it is (its checksum is ``source``), so a
+    tenant's document found the same once applied needs no checksum of its own."""
 
     pack: str
     kind: str
@@ -91,6 +95,7 @@ class ItemRecord:
     refresh: bool = False
     ref: str | None = None
     forget: bool = False
+    planned: Any = field(default=None, repr=False)
 
 
 @dataclass
@@ -162,6 +167,9 @@ class Planner:
         # merging a pack into one changes it: then it is copied first (see ``_own_definition``).
         self.state = TenantState.load(session, copied=False)
         self._shared: set[str] = set(self.state.definitions)
+        # The planned definitions as checked and compiled, with their content keys, made once per
+        # document (see ``_planned_object``); forgotten when a document is changed.
+        self._objects: dict[str, tuple[ObjectDef, str | None]] = {}
         self.plan: Plan | None = None
         self.model: TenantModel | None = None
 
@@ -205,8 +213,9 @@ class Planner:
                                    action, pack.label, pack))
         first_op = len(plan.ops)
         self._plan_objects(pack)
-        self.model = compile_model({name: ObjectDef.from_document(doc) for name, doc in self.state.definitions.items()},
-                                   self.registry.cache)
+        self.model = cached_model({name: self._planned_object(name)[1] for name in self.state.definitions},
+                                  lambda: {name: self._planned_object(name)[0] for name in self.state.definitions},
+                                  self.registry.cache)
         self._plan_roles(pack)
         self._plan_approvals(pack)
         self._plan_rules(pack)
@@ -236,7 +245,7 @@ class Planner:
                 clash: str | None = None, ref: str | None = None) -> tuple[str, str]:
         """create / update / keep (with the reason) / conflict / none, recording the key as it goes;
         ``ref`` is the id of the tenant's own item of that key, when it has one."""
-        src = checksum(source)
+        src = part_checksum(pack, kind, key, source)
         rec = self.state.items.get((pack.name, kind, key))
         if rec is not None:
             if rec.source_checksum == src:
@@ -245,21 +254,21 @@ class Planner:
                 self._record(pack, kind, key, src, installed=rec.installed_checksum, ref=rec.ref)
                 return "keep", "deleted by the tenant"
             now = checksum(current)
-            if now == checksum(desired):
+            if now == (src if desired is source else checksum(desired)):
                 self._record(pack, kind, key, src, installed=now, ref=rec.ref)
                 return "none", ""
             if rec.installed_checksum is not None and now == rec.installed_checksum:
-                self._record(pack, kind, key, src, refresh=True, ref=rec.ref)
+                self._record(pack, kind, key, src, refresh=True, ref=rec.ref, planned=_planned(source, desired))
                 return "update", ""
             self._record(pack, kind, key, src, installed=rec.installed_checksum, ref=rec.ref)
             return "keep", "customized"
         if current is None:
-            self._record(pack, kind, key, src, refresh=True)
+            self._record(pack, kind, key, src, refresh=True, planned=_planned(source, desired))
             return "create", ""
         if clash:
             return "conflict", clash
         now = checksum(current)
-        if now == checksum(desired):
+        if now == (src if desired is source else checksum(desired)):
             self._record(pack, kind, key, src, installed=now, ref=ref)
             return "none", ""
         owner = self.state.owner_of(kind, key, besides=pack.name)
@@ -271,7 +280,7 @@ class Planner:
         since the pack installed it, or installed and since deleted by the tenant (so a rule of a
         deleted object is kept as deleted, not reported as invalid)."""
         rec = self.state.items.get((pack.name, kind, key))
-        return rec is not None and (rec.source_checksum == checksum(source) or current is None)
+        return rec is not None and (rec.source_checksum == part_checksum(pack, kind, key, source) or current is None)
 
     def _forget_removed(self, pack: Pack) -> None:
         """Keys the pack installed before that its new version no longer declares: left in place as
@@ -304,21 +313,22 @@ class Planner:
             if current is None:
                 if (pack.name, "object", name) in state.items:
                     moved = [k for k, v in parts.items() if (rec := state.items.get((pack.name, *k))) is not None
-                             and rec.source_checksum != checksum(v)]
+                             and rec.source_checksum != part_checksum(pack, *k, v)]
                     for kind, key in parts:
                         rec = state.items.get((pack.name, kind, key))
                         if rec is not None:
-                            self._record(pack, kind, key, checksum(parts[(kind, key)]),
+                            self._record(pack, kind, key, part_checksum(pack, kind, key, parts[(kind, key)]),
                                          installed=rec.installed_checksum)
                     if moved:
                         self._change(pack, "object", name, "keep", "deleted by the tenant; not re-created")
                     continue
                 new_docs[name] = document  # read only: ``_creation_ops`` copies what it changes
                 for (kind, key), value in parts.items():
-                    self._record(pack, kind, key, checksum(value), refresh=True)
+                    self._record(pack, kind, key, part_checksum(pack, kind, key, value), refresh=True, planned=value)
                 self._describe_new_object(pack, document)
                 state.definitions[name] = document
                 self._shared.add(name)
+                self._objects[name] = pack_object(pack, name)
                 changed.append(name)
                 continue
             if self._merge_object(pack, name, parts, self._own_definition(name), field_ops, late_ops):
@@ -336,11 +346,12 @@ class Planner:
         plan.ops.extend(field_ops)
         plan.ops.extend(late_ops)
         if changed:
-            definitions = {n: ObjectDef.from_document(d) for n, d in state.definitions.items()}
-            valid_shapes = self.session.platform.cache(VALID_SHAPES)
+            definitions = {n: self._planned_object(n)[0] for n in state.definitions}
+            platform = self.session.platform
+            valid_shapes, valid = platform.cache(VALID_SHAPES), platform.cache(VALID_DEFINITIONS)
             for name in changed:
                 try:
-                    check_definitions(definitions, [name], valid_shapes)
+                    check_definitions(definitions, [name], valid_shapes, valid, {name: self._planned_object(name)[1]})
                 except ValidationError as exc:
                     for path, messages in exc.details.items():
                         for message in messages:
@@ -361,12 +372,22 @@ class Planner:
             self._change(pack, "layout", f"{name}.{layout_name}", "create", "")
 
     def _own_definition(self, name: str) -> dict[str, Any]:
-        """The planned definition of ``name``, copied first if it is still shared (merging changes
-        it in place)."""
-        if name in self._shared:
+        """The planned definition of ``name``, copied first if it is still shared, or if an ObjectDef
+        made from it is (merging changes it in place, and an ObjectDef shares its lists)."""
+        handed_out = self._objects.pop(name, None) is not None
+        if name in self._shared or handed_out:
             self.state.definitions[name] = copy_document(self.state.definitions[name])
             self._shared.discard(name)
         return self.state.definitions[name]
+
+    def _planned_object(self, name: str) -> tuple[ObjectDef, str | None]:
+        """The planned definition of ``name`` as an ObjectDef, and its content key (of its check and
+        its compiled form), made once per document: a pack's objects once per pack as read."""
+        known = self._objects.get(name)
+        if known is None:
+            obj = ObjectDef.from_document(self.state.definitions[name])
+            known = self._objects[name] = (obj, content_key(obj.document))
+        return known
 
     def _merge_object(self, pack: Pack, name: str, parts: dict[tuple[str, str], Any], current: dict[str, Any],
                       field_ops: list[Op], late_ops: list[Op]) -> bool:
@@ -647,6 +668,12 @@ class Planner:
                 self.plan.ops.append(Op(pack.name, "create_records", {"file": sample.file, "object": object_name,
                                                                       "rows": rows}))
                 self._change(pack, "records", object_name, "create", f"{len(rows)} sample records from {sample.file}")
+
+
+def _planned(source: Any, desired: Any) -> Any:
+    """The document an ItemRecord compares the tenant's with once applied: the pack's, where the plan
+    asks for it as the pack has it (None where it asks for a checked form, as for rules and reports)."""
+    return source if desired is source else None
 
 
 def _lookup_order(documents: dict[str, dict[str, Any]]) -> list[str]:

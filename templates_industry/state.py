@@ -65,6 +65,35 @@ class DashboardRow:
     shared: bool
 
 
+
+def _roles(session: TenantSession) -> dict[str, dict[str, Any]]:
+    return {row.name: row.definition for row in session.conn.execute(sa.select(roles.c.name, roles.c.definition))}
+
+
+def _rules(session: TenantSession, ids: list[int] | None = None) -> dict[int, RuleRow]:
+    query = sa.select(rules.c.id, rules.c.object, rules.c.name, rules.c.definition).where(rules.c.deleted.is_(False))
+    if ids is not None:
+        query = query.where(rules.c.id.in_(ids))
+    return {row.id: RuleRow(row.id, row.object, row.name, row.definition)
+            for row in session.conn.execute(query.order_by(rules.c.id))}
+
+
+def _reports(session: TenantSession, ids: list[int] | None = None) -> dict[int, ReportRow]:
+    query = sa.select(reports.c.id, reports.c.object, reports.c.name, reports.c.definition, reports.c.shared)
+    if ids is not None:
+        query = query.where(reports.c.id.in_(ids))
+    return {row.id: ReportRow(row.id, row.object, row.name, row.definition, bool(row.shared))
+            for row in session.conn.execute(query.order_by(reports.c.id))}
+
+
+def _dashboards(session: TenantSession, ids: list[int] | None = None) -> dict[int, DashboardRow]:
+    query = sa.select(dashboards.c.id, dashboards.c.name, dashboards.c.definition, dashboards.c.shared)
+    if ids is not None:
+        query = query.where(dashboards.c.id.in_(ids))
+    return {row.id: DashboardRow(row.id, row.name, row.definition, bool(row.shared))
+            for row in session.conn.execute(query.order_by(dashboards.c.id))}
+
+
 @dataclass
 class TenantState:
     definitions: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -85,22 +114,35 @@ class TenantState:
     def load(cls, session: TenantSession, copied: bool = True) -> TenantState:
         """Everything. The planner changes its state as it plans (``copied``: its own copies of the
         definitions and roles); a state only read (``copied=False``) keeps the loaded documents."""
-        conn = session.conn
         own = copy_document if copied else _same
         state = cls.load_records(session)
         state.definitions = {name: own(obj.document) for name, obj in load_model(session).definitions.items()}
-        state.roles = {row.name: own(row.definition) for row in conn.execute(sa.select(roles.c.name, roles.c.definition))}
-        for row in conn.execute(sa.select(rules.c.id, rules.c.object, rules.c.name, rules.c.definition)
-                                .where(rules.c.deleted.is_(False)).order_by(rules.c.id)):
-            state.rules[row.id] = RuleRow(row.id, row.object, row.name, row.definition)
+        state.roles = {name: own(document) for name, document in _roles(session).items()}
+        state.rules = _rules(session)
         state.approvals = approvals.list_processes(session)
-        for row in conn.execute(sa.select(reports.c.id, reports.c.object, reports.c.name, reports.c.definition,
-                                          reports.c.shared).order_by(reports.c.id)):
-            state.reports[row.id] = ReportRow(row.id, row.object, row.name, row.definition, bool(row.shared))
-        for row in conn.execute(sa.select(dashboards.c.id, dashboards.c.name, dashboards.c.definition,
-                                          dashboards.c.shared).order_by(dashboards.c.id)):
-            state.dashboards[row.id] = DashboardRow(row.id, row.name, row.definition, bool(row.shared))
-        state.installed = {row["name"]: dict(row) for row in conn.execute(sa.select(installed_packs)).mappings()}
+        state.reports = _reports(session)
+        state.dashboards = _dashboards(session)
+        state.installed = {row["name"]: dict(row) for row in session.conn.execute(sa.select(installed_packs)).mappings()}
+        return state
+
+    @classmethod
+    def load_written(cls, session: TenantSession, records: TenantState, kinds: set[str],
+                     ids: dict[str, list[int]]) -> TenantState:
+        """The tenant's documents of stable keys an install just wrote, read as :meth:`load` reads
+        them (so they give the same checksums) but no more: parts of ``kinds`` only, and rules,
+        reports and dashboards only of ``ids`` (by kind). ``records``: what packs recorded."""
+        state = cls(items=records.items, by_key=records.by_key, users=records.users)
+        state.definitions = {name: obj.document for name, obj in load_model(session).definitions.items()}
+        if kinds & {"role", "access", "field_access"}:
+            state.roles = _roles(session)
+        if "approval" in kinds:
+            state.approvals = approvals.list_processes(session)
+        if ids.get("rule"):
+            state.rules = _rules(session, ids["rule"])
+        if ids.get("report"):
+            state.reports = _reports(session, ids["report"])
+        if ids.get("dashboard"):
+            state.dashboards = _dashboards(session, ids["dashboard"])
         return state
 
     @classmethod

@@ -5,7 +5,7 @@ Every problem is reported with its file and location; nothing stops at the first
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -15,7 +15,7 @@ from marshmallow import ValidationError as MarshmallowError
 
 from crm_platform.core.errors import ValidationError
 from crm_platform.core.roles import ADMIN_ROLE, check_role
-from metadata.definitions import ObjectDef, check_definitions
+from metadata.definitions import ObjectDef, check_definitions, content_key
 from metadata.model import ObjectModel, TenantModel
 
 from . import approvals
@@ -41,14 +41,22 @@ from .registry import PackRegistry
 def compile_model(definitions: dict[str, ObjectDef], cache: PackCache | None = None) -> TenantModel:
     """The compiled form of planned metadata (with a ``cache``, compiled once per distinct content,
     then shared read-only); objects that do not compile are left out."""
-    from .compose import checksum
-
     if cache is None:
         return _compile_model(definitions)
-    key = checksum({name: obj.document for name, obj in sorted(definitions.items())})
+    return cached_model({name: content_key(obj.document) for name, obj in definitions.items()},
+                        lambda: definitions, cache)
+
+
+def cached_model(keys: Mapping[str, str | None], definitions: Callable[[], dict[str, ObjectDef]],
+                 cache: PackCache) -> TenantModel:
+    """``compile_model`` for a caller that knows each definition's content key: the definitions
+    are asked for only when this content was not compiled before."""
+    if any(key is None for key in keys.values()):  # not plain JSON: not worth remembering
+        return _compile_model(definitions())
+    key = tuple(sorted(keys.items()))
     cached = cache.models.get(key)
     if cached is None:
-        cached = cache.models.put(key, _compile_model(definitions))
+        cached = cache.models.put(key, _compile_model(definitions()))
     return cached
 
 

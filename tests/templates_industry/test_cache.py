@@ -29,3 +29,24 @@ def test_the_cli_registry_shares_the_apps_cache(app):
 
     ctx = click.Context(main, obj={"app": app})
     assert _pack_registry(ctx).cache is platform_cache(get_platform(app))
+
+
+def test_a_pack_edited_on_disk_is_read_again_and_its_change_planned(platform, tenant, tmp_path):
+    import shutil
+
+    from .conftest import FIXTURES, install
+
+    folder = tmp_path / "loyalty"
+    shutil.copytree(FIXTURES / "upgrade_v1" / "loyalty", folder)
+    registry = pack_registry(platform)
+    install(tenant, str(folder), registry=registry)
+    customer = folder / "objects" / "customer.yaml"
+    customer.write_text(customer.read_text("utf-8").replace("zh: 城市}", "zh: 所在城市}"), "utf-8")
+    manifest = folder / "pack.yaml"
+    manifest.write_text(manifest.read_text("utf-8").replace("version: 1.0.0", "version: 1.0.1"), "utf-8")
+    plan = install(tenant, str(folder), registry=pack_registry(platform))
+    changes = {(c.kind, c.key): (c.action, c.detail) for c in plan.changes}
+    assert changes[("field", "customer.city")][0] == "update" and "所在城市" in changes[("field", "customer.city")][1]
+    assert [c for c in plan.changes if c.action != "update"] == [] and plan.conflicts == []
+    again = install(tenant, str(folder), registry=pack_registry(platform))
+    assert again.empty and again.changes == []

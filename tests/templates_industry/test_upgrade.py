@@ -8,7 +8,7 @@ import pytest
 from crm_platform.core.errors import Conflict
 from templates_industry import installed_packs_of
 
-from .conftest import FIXTURES, install, key_id, records, snapshot
+from .conftest import FIXTURES, INDUSTRY_PACKS, install, key_id, records, snapshot
 
 V1 = str(FIXTURES / "upgrade_v1" / "loyalty")
 V2 = str(FIXTURES / "upgrade_v2" / "loyalty")
@@ -176,3 +176,76 @@ def test_a_tenant_rule_of_the_same_name_is_kept_and_followed_across_upgrades(ten
     with tenant.session(write=False) as session:
         mine = [r for r in list_rules(session) if r["name"] == "Big spenders become gold"]
     assert len(mine) == 1 and float(mine[0]["condition"]["rules"][0]["value"]) == 5000
+
+
+def _edited(packs, root, step):
+    """Every shipped pack copied under ``root`` at its next patch version, with each part it can
+    change the way a new version would: labels, rule and process descriptions, access rows."""
+    import csv
+    import io
+    import shutil
+
+    import yaml
+
+    def relabel(node):
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key == "label" and isinstance(value, dict):
+                    node[key] = {**value, "en": f"{value.get('en', '')} v{step}"}
+                elif key == "label" and isinstance(value, str):
+                    node[key] = f"{value} v{step}"
+                else:
+                    relabel(value)
+        elif isinstance(node, list):
+            for value in node:
+                relabel(value)
+
+    rotate = {"none": "own", "own": "team", "team": "all", "all": "none", "hidden": "read_only", "read_only": "hidden"}
+    for pack in packs:
+        folder = root / pack.name
+        shutil.copytree(pack.root, folder)
+        for path in folder.rglob("*.yaml"):
+            document = yaml.safe_load(path.read_text("utf-8"))
+            if path.name == "pack.yaml":
+                major, minor, patch = document["version"].split(".")
+                document["version"] = f"{major}.{minor}.{int(patch) + step}"
+            else:
+                relabel(document)
+                for entry in [*document.get("rules", []), *document.get("processes", [])]:
+                    entry["description"] = f"{entry.get('description', '')} v{step}"
+            path.write_text(yaml.safe_dump(document, allow_unicode=True, sort_keys=False), "utf-8")
+        for path in (folder / "security").glob("*.csv"):
+            rows = list(csv.DictReader(io.StringIO(path.read_text("utf-8"))))
+            for row in rows:
+                for _ in range(step):
+                    if "export" in row:
+                        row["export"] = rotate[row["export"]]
+                    elif row["access"] == "masked":
+                        row["keep_last"] = str(int(row["keep_last"] or 0) + 1)
+                    else:
+                        row["access"] = rotate[row["access"]]
+            out = io.StringIO()
+            writer = csv.DictWriter(out, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+            path.write_text(out.getvalue(), "utf-8")
+    return root
+
+
+@pytest.mark.parametrize("name", INDUSTRY_PACKS)
+def test_upgrades_of_what_the_tenant_left_alone_update_every_part_and_report_nothing_customized(tenant, tmp_path, name):
+    from templates_industry import PackRegistry
+
+    shipped = PackRegistry()
+    packs = shipped.resolve(shipped.find(name))
+    install(tenant, name, sample=True)
+    changed_kinds = {"object", "field", "layout", "pipeline", "role", "access", "field_access", "rule", "report",
+                     "dashboard"}
+    for step in (1, 2):  # the second upgrade compares with what the first one recorded
+        registry = PackRegistry([_edited(packs, tmp_path / f"v{step}", step)])
+        plan = install(tenant, name, registry=registry, dry_run=True)
+        assert plan.conflicts == []
+        assert [(c.kind, c.key, c.detail) for c in plan.changes if c.action != "update"] == []
+        assert changed_kinds <= {c.kind for c in plan.changes}
+        install(tenant, name, registry=registry)
+        assert install(tenant, name, registry=registry).empty
