@@ -47,6 +47,8 @@ VALID_DEFINITIONS = "valid_definitions"
 #: The platform cache of compiled models of created objects (by definition), and its bound.
 NEW_OBJECT_MODELS = "new_object_models"
 NEW_OBJECT_MODELS_SIZE = 256
+#: The DDL of new objects' tables, by (content key, schema): see ``Designer._new_table_statements``.
+NEW_OBJECT_DDL = "new_object_ddl"
 
 
 class Designer:
@@ -83,18 +85,13 @@ class Designer:
         statements: list[str] = []  # the new tables and their indexes, run together
         for name, obj in objects.items():
             model = compiled[name] = self._compiled_new(obj, keys[name])
-            statements.append(ddl.table_statement(self.session, model.table))
-            for column, unique in [("owner_id", False), *(("stage", False),) * model.has_pipeline]:
-                statements.append(ddl.index_statement(self.session, index_name(obj.table_name, column, unique),
-                                                      obj.table_name, column, unique))
-            for fd in obj.fields:
-                statements.extend(self._field_index_statements(obj, fd))
+            statements.extend(self._new_table_statements(obj, model, keys[name]))
         ddl.run_statements(self.session, statements)
         self.session.created_tables.update(obj.table_name for obj in objects.values())
-        for obj in objects.values():
-            for fd in obj.fields:
-                if fd.type == "autonumber":
-                    self._init_counter(obj.name, fd.name)
+        counters = [{"object": obj.name, "field": fd.name, "value": 0}
+                    for obj in objects.values() for fd in obj.fields if fd.type == "autonumber"]
+        if counters:  # every new autonumber's counter in one executemany
+            self.session.conn.execute(autonumber_counters.insert(), counters)
         save_definitions(self.session, list(objects.values()))
         self._committed_many([("object.create", name, None, obj.document) for name, obj in objects.items()],
                              compiled=compiled)
@@ -333,6 +330,25 @@ class Designer:
             models[key] = model
         return model
 
+    def _new_table_statements(self, obj: ObjectDef, model: ObjectModel, key: str | None) -> list[str]:
+        """A new object's CREATE TABLE and CREATE INDEX statements, in the tenant's schema. Shared
+        on this platform like the compiled model (by content key and schema): writing out a
+        table's DDL costs about as much as the database's own work on SQLite."""
+        cache = self.session.platform.cache(NEW_OBJECT_DDL) if key is not None else {}
+        schema = self.session.schema
+        statements = cache.get((key, schema))
+        if statements is None:
+            statements = [ddl.table_statement(self.session, model.table)]
+            for column, unique in [("owner_id", False), *(("stage", False),) * model.has_pipeline]:
+                statements.append(ddl.index_statement(self.session, index_name(obj.table_name, column, unique),
+                                                      obj.table_name, column, unique))
+            for fd in obj.fields:
+                statements.extend(self._field_index_statements(obj, fd))
+            if len(cache) >= NEW_OBJECT_MODELS_SIZE:
+                cache.clear()
+            cache[(key, schema)] = statements
+        return statements
+
     def _check_shape(self, kind: str, document: Any) -> None:
         """``check_shape``, skipped for a document already found valid on this platform."""
         check_shape_once(kind, document, self.session.platform.cache(VALID_SHAPES))
@@ -377,7 +393,7 @@ class Designer:
             ddl.drop_index(self.session, index_name(obj.table_name, fd.name, unique), obj.table_name)
 
     def _init_counter(self, object_name: str, field_name: str) -> None:
-        self.session.conn.execute(autonumber_counters.insert().values(object=object_name, field=field_name, value=0))
+        self.session.conn.execute(autonumber_counters.insert(), {"object": object_name, "field": field_name, "value": 0})
 
     def _backfill_autonumber(self, model: ObjectModel, fd: Any) -> None:
         from .records import format_autonumber
