@@ -37,7 +37,7 @@ from crm_platform.core.roles import list_roles
 from crm_platform.core.session import TenantSession, utcnow
 from crm_platform.core.users import resolve_user
 from metadata import conditions, load_model, reference
-from metadata.definitions import shape_problem
+from metadata.definitions import content_key, remember_valid, shape_problem
 from metadata.model import ObjectModel
 
 from .definitions import add_condition_error, check_actions
@@ -79,11 +79,16 @@ def find_user(session: TenantSession, reference: Any) -> Any:
 def check_process(session: TenantSession, document: Any) -> dict[str, Any]:
     """Validate a process document; answers it normalized (conditions as trees, defaults filled)."""
     problems = Problems("approval process")
-    for error in _validator().iter_errors(document):
-        path = ".".join(str(p) for p in error.absolute_path) or "process"
-        coded = shape_problem(error)
-        problems.add(path, error.message[:300], coded["code"], **coded["params"])
-    problems.raise_if_any()
+    valid_shapes = session.platform.cache(VALID_PROCESS_SHAPES)
+    shape = content_key(document)
+    if shape is None or shape not in valid_shapes:  # a pack's processes go into every tenant alike
+        for error in _validator().iter_errors(document):
+            path = ".".join(str(p) for p in error.absolute_path) or "process"
+            coded = shape_problem(error)
+            problems.add(path, error.message[:300], coded["code"], **coded["params"])
+        problems.raise_if_any()
+        if shape is not None:
+            remember_valid(valid_shapes, shape)
     model = load_model(session)
     obj = model.objects.get(document["object"])
     if obj is None:
@@ -125,7 +130,7 @@ def check_process(session: TenantSession, document: Any) -> dict[str, Any]:
                 problems.add(f"{path}.escalation.to", f"{target.email} is inactive", "user_inactive", user=target.email)
     for key in ("on_approve", "on_reject"):
         checked.setdefault(key, [])
-        check_actions(checked[key], key, obj, model, _exists_in(session), into=problems)
+        check_actions(checked[key], key, obj, model, _exists_in(session), into=problems, valid_shapes=valid_shapes)
     problems.raise_if_any()
     return checked
 
@@ -209,6 +214,10 @@ def _refuse_duplicate(session: TenantSession, checked: dict[str, Any], process_i
 #: Built once (``.values()`` would build and key a new statement on every save).
 INSERT_PROCESS = approval_processes.insert()
 INSERT_VERSION = approval_process_versions.insert()
+
+
+#: The platform's memo of process documents (and their outcome actions) whose JSON Schema check passed.
+VALID_PROCESS_SHAPES = "valid_process_shapes"
 
 
 def _store_version(session: TenantSession, process_id: int, version: int, definition: dict[str, Any]) -> None:

@@ -27,7 +27,7 @@ from crm_platform.core.errors import (
     problem,
 )
 from metadata import conditions
-from metadata.definitions import SHAPE_MEMO_SIZE, shape_problem
+from metadata.definitions import SHAPE_MEMO_SIZE, content_key, remember_valid, shape_problem
 from metadata.field_types import FIELD_TYPES, deserialize_loose, value_type_of
 from metadata.formulas import Formula, formula_problem
 from metadata.model import ObjectModel, TenantModel
@@ -362,15 +362,20 @@ def _action_validator() -> Draft202012Validator:
 
 def check_actions(actions: list[Any], path: str, obj: ObjectModel, model: TenantModel,
                   approval_exists: Callable[[str, str], bool] | None = None,
-                  into: Problems | None = None) -> dict[str, list[str]]:
+                  into: Problems | None = None,
+                  valid_shapes: MutableMapping[Any, bool] | None = None) -> dict[str, list[str]]:
     """Problems (by path) of action documents run on ``obj`` outside a rule (approval outcomes),
-    also added with their codes to ``into``."""
+    also added with their codes to ``into``. ``valid_shapes``: a platform's memo of actions whose
+    JSON Schema check passed."""
     problems = into if into is not None else Problems("actions")
     for index, action in enumerate(actions):
         where = f"{path}[{index}]"
-        shape = list(_action_validator().iter_errors(action))
+        key = ("action", content_key(action)) if valid_shapes is not None else None
+        shape = [] if key is not None and key in valid_shapes else list(_action_validator().iter_errors(action))
         for error in shape:
             _add_shape(problems, ".".join([where, *(str(p) for p in error.absolute_path)]), error)
         if not shape:
+            if key is not None and key[1] is not None:
+                remember_valid(valid_shapes, key)
             _check_action(problems, where, action, obj, model, approval_exists)
     return problems.errors
