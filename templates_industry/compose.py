@@ -49,10 +49,7 @@ def part_checksum(pack: Pack, kind: str, key: str, document: Any) -> str:
     """``checksum(document)``, where ``document`` is the pack's own part (kind, key): computed once
     per pack as read, since every plan into every tenant compares every part of the pack. Each part
     is always derived the same way from the pack's unchanging documents, so the key names it."""
-    found = pack.derived.get(("checksum", kind, key))
-    if found is None:
-        found = pack.derived[("checksum", kind, key)] = checksum(document)
-    return found
+    return pack.derive(("checksum", kind, key), lambda: checksum(document))
 
 
 # -- objects -------------------------------------------------------------------------------------
@@ -61,11 +58,11 @@ def part_checksum(pack: Pack, kind: str, key: str, document: Any) -> str:
 def pack_object(pack: Pack, name: str) -> tuple[ObjectDef, str | None]:
     """The pack's object ``name`` as an ObjectDef, and its content key: made once per pack as read
     (shared, read-only, like the pack's documents)."""
-    found = pack.derived.get(("object", name))
-    if found is None:
+    def make() -> tuple[ObjectDef, str | None]:
         obj = ObjectDef.from_document(pack.objects[name].document)
-        found = pack.derived[("object", name)] = (obj, content_key(obj.document))
-    return found
+        return obj, content_key(obj.document)
+
+    return pack.derive(("object", name), make)
 
 
 def object_header(document: Mapping[str, Any]) -> dict[str, Any]:
@@ -165,7 +162,12 @@ def set_role_part(document: dict[str, Any], kind: str, key: str, value: Any) -> 
 
 
 def pack_role_parts(pack: Pack) -> dict[tuple[str, str], tuple[Item, Any]]:
-    """The role parts a pack declares (headers, access rows, field access rows) with their items."""
+    """The role parts a pack declares (headers, access rows, field access rows) with their items
+    (made once per pack as read: read-only)."""
+    return pack.derive("role_parts", lambda: _pack_role_parts(pack))
+
+
+def _pack_role_parts(pack: Pack) -> dict[tuple[str, str], tuple[Item, Any]]:
     parts: dict[tuple[str, str], tuple[Item, Any]] = {}
     for name, item in pack.roles.items():
         parts[("role", name)] = (item, role_header(item.document))

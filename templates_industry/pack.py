@@ -25,7 +25,7 @@ import io
 import json
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
@@ -278,8 +278,7 @@ class Pack:
     partial_objects: set[str] = field(default_factory=set)
     #: What the folder held when it was read (every file's path, size and modification time).
     signature: tuple[Any, ...] = ()
-    #: Values derived from the documents above, computed once: a pack as read never changes, and the
-    #: platform's cache keeps it while its files stay the same (see ``compose.part_checksum``).
+    #: Values derived from the documents above (see :meth:`derive`).
     derived: dict[Any, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -296,6 +295,15 @@ class Pack:
 
     def __repr__(self) -> str:
         return f"<Pack {self.name} {self.version_text} at {self.root}>"
+
+    def derive(self, key: Any, make: Callable[[], Any]) -> Any:
+        """``make()``, a value computed from the pack's documents alone, computed once: a pack as read
+        never changes, and the platform's cache keeps it while its files stay the same, so every
+        plan into every tenant would compute the same. Callers treat the value as read-only."""
+        found = self.derived.get(key)
+        if found is None:
+            found = self.derived[key] = make()
+        return found
 
     def summary(self) -> dict[str, Any]:
         return {

@@ -17,6 +17,7 @@ overwriting customizations. The plan is computed without writing anything (the d
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -282,6 +283,18 @@ class Planner:
         rec = self.state.items.get((pack.name, kind, key))
         return rec is not None and (rec.source_checksum == part_checksum(pack, kind, key, source) or current is None)
 
+    def _checked(self, pack: Pack, kind: str, key: str, surroundings: Any, check: Callable[[], Any]) -> Any:
+        """``check()`` of the pack's part (kind, key) against the planned model and ``surroundings``
+        (whatever else the check reads), remembered on the pack for the next plan with the same: the
+        model is shared by every plan of the same metadata (see ``cached_model``), so a pack planned
+        into many fresh tenants checks its rules and processes once. A check that raises is not kept."""
+        found = pack.derived.get(("checked", kind, key))
+        if found is not None and found[0] is self.model and found[1] == surroundings:
+            return found[2]
+        result = check()
+        pack.derived[("checked", kind, key)] = (self.model, surroundings, result)
+        return result
+
     def _forget_removed(self, pack: Pack) -> None:
         """Keys the pack installed before that its new version no longer declares: left in place as
         the tenant's (never dropped), and no longer tracked."""
@@ -358,18 +371,10 @@ class Planner:
                             self._conflict(pack, "object", name, f"{path}: {message}")
 
     def _describe_new_object(self, pack: Pack, document: dict[str, Any]) -> None:
-        name = document["name"]
-        fields = document.get("fields") or []
-        stages = ((document.get("pipeline") or {}).get("stages")) or []
-        self._change(pack, "object", name, "create",
-                     f"{label_text(document.get('label'))} / {label_text(document.get('label'), 'zh')}: "
-                     f"{len(fields)} fields" + (f", {len(stages)} stages" if stages else ""))
-        for fd in fields:
-            self._change(pack, "field", f"{name}.{fd['name']}", "create", _field_detail(fd))
-        for stage in stages:
-            self._change(pack, "stage", f"{name}.{stage['name']}", "create", _stage_detail(stage))
-        for layout_name in document.get("layouts") or {}:
-            self._change(pack, "layout", f"{name}.{layout_name}", "create", "")
+        """The plan's lines of a new object, its fields, stages and layouts (the same for every
+        tenant: described once per pack as read)."""
+        for kind, key, detail in pack.derive(("new_object_lines", document["name"]), lambda: _new_object_lines(document)):
+            self._change(pack, kind, key, "create", detail)
 
     def _own_definition(self, name: str) -> dict[str, Any]:
         """The planned definition of ``name``, copied first if it is still shared, or if an ObjectDef
@@ -539,7 +544,8 @@ class Planner:
                 continue
             found = state.approvals.get(key)
             if not self._settled(pack, "approval", key, document, found):
-                problems = approvals.check_process(document, self.model, roles, None)
+                problems = self._checked(pack, "approval", key, frozenset(roles),
+                                         lambda: approvals.check_process(document, self.model, roles, None))
                 if problems:
                     for path, messages in problems.items():
                         for message in messages:
@@ -565,6 +571,7 @@ class Planner:
 
         state = self.state
         exists = self._approval_exists if approvals.available() else None
+        processes = frozenset(state.approvals) if exists else None  # what ``exists`` answers from
         for key, item in pack.rules.items():
             document = rule_document(item)
             rec = state.items.get((pack.name, "rule", key))
@@ -579,8 +586,8 @@ class Planner:
             checked = document
             if not self._settled(pack, "rule", key, document, current):
                 try:
-                    checked = check_rule(copy_document(document), self.model, exists,
-                                         self.session.platform.cache(VALID_RULE_SHAPES))
+                    checked = self._checked(pack, "rule", key, processes, lambda: check_rule(
+                        copy_document(document), self.model, exists, self.session.platform.cache(VALID_RULE_SHAPES)))
                 except ValidationError as exc:
                     for path, messages in exc.details.items():
                         for message in messages:
@@ -695,6 +702,19 @@ def _lookup_order(documents: dict[str, dict[str, Any]]) -> list[str]:
     for name in documents:
         visit(name)
     return order
+
+
+def _new_object_lines(document: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """(kind, key, detail) of each plan line creating an object's parts."""
+    name = document["name"]
+    fields = document.get("fields") or []
+    stages = ((document.get("pipeline") or {}).get("stages")) or []
+    lines = [("object", name, f"{label_text(document.get('label'))} / {label_text(document.get('label'), 'zh')}: "
+                              f"{len(fields)} fields" + (f", {len(stages)} stages" if stages else ""))]
+    lines += [("field", f"{name}.{fd['name']}", _field_detail(fd)) for fd in fields]
+    lines += [("stage", f"{name}.{stage['name']}", _stage_detail(stage)) for stage in stages]
+    lines += [("layout", f"{name}.{layout_name}", "") for layout_name in document.get("layouts") or {}]
+    return lines
 
 
 def _field_detail(fd: dict[str, Any]) -> str:

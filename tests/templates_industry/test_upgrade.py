@@ -249,3 +249,18 @@ def test_upgrades_of_what_the_tenant_left_alone_update_every_part_and_report_not
         assert changed_kinds <= {c.kind for c in plan.changes}
         install(tenant, name, registry=registry)
         assert install(tenant, name, registry=registry).empty
+
+
+def test_a_pack_rule_that_fits_one_tenant_is_checked_again_against_another_tenants_metadata(tenant_factory, platform):
+    from metadata import Designer
+    from templates_industry import pack_registry
+
+    first, second = tenant_factory(), tenant_factory()
+    assert install(first, V1, registry=pack_registry(platform)).conflicts == []
+    with second.session() as session:
+        Designer(session).create_object({"name": "customer", "label": "Customer", "fields": [
+            {"name": "name", "type": "text"},
+            {"name": "tier", "type": "picklist", "options": [{"value": "regular"}, {"value": "silver"}]}]})
+    plan = install(second, V1, registry=pack_registry(platform), dry_run=True)
+    assert [(c.kind, c.key) for c in plan.conflicts] == [("rule", "gold_on_big_visit")], plan.conflicts
+    assert "Must be one of: regular, silver" in plan.conflicts[0].detail
