@@ -14,6 +14,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from crm_platform.core.bulk import bulk_insert
 from crm_platform.core.errors import Conflict, CRMError, ValidationError
 from crm_platform.core.permissions import access_policy
 from crm_platform.core.roles import put_role
@@ -304,8 +305,10 @@ class Installer:
             for start in range(0, len(keys), 500):
                 conn.execute(pack_items.delete().where(pack_items.c.pack == pack, pack_items.c.kind == kind,
                                                        pack_items.c.key.in_(keys[start:start + 500])))
-        if rows:
-            conn.execute(pack_items.insert(), list(rows.values()))
+        if rows:  # ~500 rows on a first install: at the driver level, as audit rows are
+            columns = [column.name for column in pack_items.columns]
+            inserter = bulk_insert(conn, self.session.cache, pack_items, columns)
+            inserter.insert(conn, [[row[name] for name in columns] for row in rows.values()])
 
 
     def _written_state(self) -> TenantState:
